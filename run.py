@@ -1,0 +1,103 @@
+"""Command line for vaegan_tf: `python run.py --flagfile=celeba.flags [--flag=value ...]`.
+
+This is the only place that reads flags: it turns them into a frozen Config and calls the library.
+A user's mistake (bad flag value, missing data, corrupt file) ends in one line on stderr and exit
+status 2; anything else is a bug and keeps its traceback.
+"""
+
+import dataclasses
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+
+from absl import app, flags, logging  # noqa: E402
+
+from vaegan_tf import config as config_lib  # noqa: E402
+from vaegan_tf.errors import UserError  # noqa: E402
+
+MODES = ("train", "evaluate", "export", "sample", "attributes", "benchmark")
+
+HELP = {
+    "model": "which of the paper's five models to train",
+    "latent_dim": "size of the latent code z",
+    "enc_width": "Enc's first conv width (Table 1: 64; later layers 2x, 4x)",
+    "dec_width": "Dec's last convT width (Table 1: 32; earlier layers 4x, 8x)",
+    "dis_width": "Dis's first conv width (Table 1: 32; later layers 4x, 8x)",
+    "fc_width": "Enc's hidden FC width (Table 1: 2048); Dis uses a quarter",
+    "image_size": "image side in pixels, a multiple of 8",
+    "gamma": "weight of the reconstruction term in Dec's loss (γ, Eq. 9)",
+    "gan_fakes": "fakes the GAN sees: both (Eq. 10), prior = Dec(z_p) only, recon = Dec(Enc(x)) only",
+    "gan_loss": "Dec's GAN term: non_saturating (-log D) or saturating (log(1-D))",
+    "disl_from": "vae_disl: workdir of an earlier gan/vaegan run whose Dis_l is the similarity",
+    "equilibrium_gate": "skip Dis/Dec updates when out of equilibrium (authors' code)",
+    "equilibrium": "equilibrium gate centre",
+    "margin": "equilibrium gate half-width",
+    "learning_rate": "RMSProp learning rate for every network",
+    "rmsprop_rho": "RMSProp moving-average decay",
+    "lr_schedule": "constant, or polynomial decay to 0 at --train_steps",
+    "weight_decay": "decoupled weight decay (0 = off)",
+    "batch_size": "images per training step",
+    "train_steps": "total optimizer steps; a resumed run continues to this total",
+    "seed": "random seed for weights, noise, shuffling and synthetic data",
+    "dataset": "synthetic (embedded demo data), celeba (a CelebA folder) or tfds",
+    "data_dir": "dataset folder (default for synthetic: WORKDIR/data)",
+    "crop": "original (authors' 148x148 + blur) or center108 (DCGAN)",
+    "synthetic_images": "how many images the synthetic dataset draws",
+    "shuffle_buffer": "tf.data shuffle buffer size",
+    "log_every": "steps between TensorBoard scalar writes (one Keras epoch)",
+    "eval_every": "steps between validation passes (multiple of --log_every)",
+    "eval_batches": "batches per validation pass",
+    "image_every": "steps between sample/reconstruction grids (multiple of --log_every)",
+    "checkpoint_every": "steps between checkpoints",
+    "keep_checkpoints": "how many checkpoints to keep",
+}
+
+flags.DEFINE_enum("mode", "train", MODES, "what to do")
+flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoard, samples")
+flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
+
+_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
+           str: flags.DEFINE_string}
+_CHOICES = {"model": config_lib.MODELS, "dataset": config_lib.DATASETS, "crop": config_lib.CROPS,
+            "gan_fakes": config_lib.GAN_FAKES, "gan_loss": config_lib.GAN_LOSSES,
+            "lr_schedule": config_lib.LR_SCHEDULES}
+for _field in dataclasses.fields(config_lib.Config):
+    if _field.name in _CHOICES:
+        flags.DEFINE_enum(_field.name, _field.default, _CHOICES[_field.name], HELP[_field.name])
+    else:
+        _DEFINE[type(_field.default)](_field.name, _field.default, HELP[_field.name])
+
+FLAGS = flags.FLAGS
+
+
+def config_from_flags() -> config_lib.Config:
+    return config_lib.Config(**{f.name: FLAGS[f.name].value for f in dataclasses.fields(config_lib.Config)})
+
+
+def run(mode: str, config: config_lib.Config, workdir: str) -> None:
+    if mode == "train":
+        from vaegan_tf import train  # imported late: TensorFlow start-up is slow
+        train.train_and_evaluate(config, workdir, verbose=FLAGS.verbose)
+    else:
+        raise UserError(f"--mode={mode} is not available in this version; use --mode=train")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        if not FLAGS.workdir:
+            raise UserError("--workdir is required: the folder for checkpoints, TensorBoard and samples")
+        run(FLAGS.mode, config_from_flags(), FLAGS.workdir)
+    except UserError as e:
+        logging.flush()
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    app.run(main)

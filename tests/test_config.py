@@ -1,0 +1,66 @@
+import dataclasses
+import json
+
+import pytest
+
+from vaegan_tf.config import Config
+from vaegan_tf.errors import ConfigError
+
+
+def test_defaults_are_the_papers():
+    c = Config()
+    assert (c.model, c.latent_dim, c.batch_size, c.learning_rate) == ("vaegan", 128, 64, 3e-4)
+    assert (c.enc_width, c.dec_width, c.dis_width, c.fc_width, c.image_size) == (64, 32, 32, 2048, 64)
+    assert c.gan_fakes == "both" and not c.equilibrium_gate
+
+
+def test_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().latent_dim = 3
+
+
+@pytest.mark.parametrize("field,value", [
+    ("latent_dim", 0), ("train_steps", -5), ("batch_size", 0), ("model", "wgan"),
+    ("dataset", "mnist"), ("crop", "square"), ("gan_fakes", "all"), ("gan_loss", "hinge"),
+    ("image_size", 60), ("image_size", 8), ("learning_rate", 0.0), ("gamma", -1.0),
+    ("gamma", float("nan")), ("rmsprop_rho", 1.0), ("eval_every", 150), ("image_every", 7),
+    ("synthetic_images", 5), ("latent_dim", 2.5), ("batch_size", True), ("margin", -0.1),
+    ("disl_from", "/somewhere"),
+])
+def test_invalid_values_name_the_field(field, value):
+    with pytest.raises(ConfigError, match=f"--{field}"):
+        Config(**{field: value})
+
+
+def test_vae_disl_needs_an_existing_workdir(tmp_path):
+    with pytest.raises(ConfigError, match="--disl_from"):
+        Config(model="vae_disl")
+    with pytest.raises(ConfigError, match="no such directory"):
+        Config(model="vae_disl", disl_from=str(tmp_path / "missing"))
+    assert Config(model="vae_disl", disl_from=str(tmp_path)).similarity == "disl"
+
+
+def test_model_properties():
+    flags = {m: (Config(model=m, disl_from="/" if m == "vae_disl" else "").uses_encoder,
+                 Config(model=m, disl_from="/" if m == "vae_disl" else "").trains_discriminator)
+             for m in ("vaegan", "vae", "vae_disl", "vaegan_dis0", "gan")}
+    assert flags == {"vaegan": (True, True), "vae": (True, False), "vae_disl": (True, False),
+                     "vaegan_dis0": (True, True), "gan": (False, True)}
+    assert Config(model="vaegan_dis0").similarity == "pixel"
+
+
+def test_json_round_trip(tmp_path):
+    c = Config(latent_dim=7, model="vae", gamma=0.5)
+    path = tmp_path / "config.json"
+    path.write_text(c.to_json())
+    assert Config.load(str(path)) == c
+    assert json.loads(c.to_json())["latent_dim"] == 7
+
+
+def test_unknown_field_and_bad_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config field"):
+        Config.from_dict({"latent": 3})
+    bad = tmp_path / "c.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        Config.load(str(bad))

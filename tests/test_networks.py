@@ -1,0 +1,114 @@
+"""Table 1 of the paper, checked layer by layer at the default (full) widths."""
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from vaegan_tf.config import Config
+from vaegan_tf.networks import Decoder, Discriminator, Encoder, build_networks
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return build_networks(Config())
+
+
+def _conv_spec(layer):
+    return (type(layer).__name__, layer.filters, layer.strides, layer.kernel_size, layer.use_bias)
+
+
+def _bn_ok(bn, channels):
+    return (isinstance(bn, layers.BatchNormalization) and bn.momentum == 0.9 and bn.epsilon == 1e-6
+            and bn.gamma.shape == (channels,))
+
+
+def test_encoder_table1(nets):
+    enc = nets["encoder"]
+    assert [_conv_spec(c) for c in enc.convs] == [
+        ("Conv2D", 64, (2, 2), (5, 5), False), ("Conv2D", 128, (2, 2), (5, 5), False),
+        ("Conv2D", 256, (2, 2), (5, 5), False)]
+    assert all(_bn_ok(bn, c) for bn, c in zip(enc.conv_bns, (64, 128, 256)))
+    assert enc.fc.units == 2048 and not enc.fc.use_bias and _bn_ok(enc.fc_bn, 2048)
+    assert enc.mean.units == enc.log_var.units == 128
+    x = np.zeros((2, 64, 64, 3), np.float32)
+    shapes = []
+    for conv in enc.convs:
+        x = conv(x)
+        shapes.append(tuple(x.shape))
+    assert shapes == [(2, 32, 32, 64), (2, 16, 16, 128), (2, 8, 8, 256)]
+    mean, log_var = enc(np.zeros((2, 64, 64, 3), np.float32))
+    assert mean.shape == log_var.shape == (2, 128)
+    # conv weights + BN (4 per channel) + FC + BN + two heads with bias.
+    expected = (25 * 3 * 64 + 25 * 64 * 128 + 25 * 128 * 256 + 4 * (64 + 128 + 256)
+                + 8 * 8 * 256 * 2048 + 4 * 2048 + 2 * (2048 * 128 + 128))
+    assert enc.count_params() == expected
+
+
+def test_decoder_table1(nets):
+    dec = nets["decoder"]
+    assert dec.fc.units == 8 * 8 * 256 and not dec.fc.use_bias and _bn_ok(dec.fc_bn, 8 * 8 * 256)
+    assert [_conv_spec(c) for c in dec.deconvs] == [
+        ("Conv2DTranspose", 256, (2, 2), (5, 5), False), ("Conv2DTranspose", 128, (2, 2), (5, 5), False),
+        ("Conv2DTranspose", 32, (2, 2), (5, 5), False)]
+    assert all(_bn_ok(bn, c) for bn, c in zip(dec.deconv_bns, (256, 128, 32)))
+    assert _conv_spec(dec.out) == ("Conv2D", 3, (1, 1), (5, 5), True)
+    x = dec.reshape(dec.fc(np.zeros((2, 128), np.float32)))
+    shapes = [tuple(x.shape)]
+    for deconv in dec.deconvs:
+        x = deconv(x)
+        shapes.append(tuple(x.shape))
+    assert shapes == [(2, 8, 8, 256), (2, 16, 16, 256), (2, 32, 32, 128), (2, 64, 64, 32)]
+    out = dec(np.random.default_rng(0).normal(size=(2, 128)).astype(np.float32) * 10)
+    assert out.shape == (2, 64, 64, 3)
+    assert np.abs(np.asarray(out)).max() <= 1.0  # tanh
+    expected = (128 * 16384 + 4 * 16384 + 25 * 256 * 256 + 25 * 256 * 128 + 25 * 128 * 32
+                + 4 * (256 + 128 + 32) + 25 * 32 * 3 + 3)
+    assert dec.count_params() == expected
+
+
+def test_discriminator_table1(nets):
+    dis = nets["discriminator"]
+    assert _conv_spec(dis.conv1) == ("Conv2D", 32, (1, 1), (5, 5), True)
+    assert [_conv_spec(c) for c in dis.convs] == [
+        ("Conv2D", 128, (2, 2), (5, 5), False), ("Conv2D", 256, (2, 2), (5, 5), False),
+        ("Conv2D", 256, (2, 2), (5, 5), False)]
+    assert all(_bn_ok(bn, c) for bn, c in zip(dis.conv_bns, (128, 256, 256)))
+    assert dis.fc.units == 512 and _bn_ok(dis.fc_bn, 512) and dis.logit.units == 1
+    logit, features = dis(np.zeros((3, 64, 64, 3), np.float32))
+    assert logit.shape == (3,) and features.shape == (3, 8, 8, 256)
+    expected = (25 * 3 * 32 + 32 + 25 * 32 * 128 + 25 * 128 * 256 + 25 * 256 * 256
+                + 4 * (128 + 256 + 256) + 16384 * 512 + 4 * 512 + 512 + 1)
+    assert dis.count_params() == expected
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_disl_is_fourth_conv_before_bn(training):
+    dis = Discriminator(width=4, fc_width=8)
+    x = np.random.default_rng(1).normal(size=(4, 32, 32, 3)).astype(np.float32)
+    _, features = dis(x, training=training)
+    h = keras.ops.relu(dis.conv1(x))
+    for conv, bn in zip(dis.convs[:2], dis.conv_bns[:2]):
+        h = keras.ops.relu(bn(conv(h), training=training))
+    conv4 = dis.convs[2](h)
+    np.testing.assert_allclose(features, conv4, rtol=1e-5, atol=1e-6)
+    # Before ReLU: Dis_l keeps negative values, which a post-ReLU layer could not.
+    assert float(np.min(features)) < 0
+
+
+def test_configurable_sizes_and_get_config():
+    enc = Encoder(latent_dim=5, width=4, fc_width=16)
+    dec = Decoder(width=2, image_size=128)
+    dis = Discriminator(width=2, fc_width=4)
+    mean, _ = enc(np.zeros((1, 128, 128, 3), np.float32))
+    assert mean.shape == (1, 5)
+    assert dec(np.zeros((1, 7), np.float32)).shape == (1, 128, 128, 3)
+    assert dis(np.zeros((1, 128, 128, 3), np.float32))[1].shape == (1, 16, 16, 16)
+    for model in (enc, dec, dis):
+        clone = type(model).from_config(model.get_config())
+        assert clone.get_config() == model.get_config()
+
+
+def test_bad_image_size():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        Decoder(image_size=36)

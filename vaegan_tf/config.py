@@ -1,0 +1,167 @@
+"""The run configuration: one frozen dataclass, validated on construction.
+
+run.py builds it from flags; library code receives it and never reads flags itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from vaegan_tf.errors import ConfigError
+
+MODELS = ("vaegan", "vae", "vae_disl", "vaegan_dis0", "gan")
+DATASETS = ("synthetic", "celeba", "tfds")
+CROPS = ("original", "center108")
+GAN_FAKES = ("both", "prior", "recon")
+GAN_LOSSES = ("non_saturating", "saturating")
+LR_SCHEDULES = ("constant", "polynomial")
+
+# Fields that may differ between a run and its resumption: they change how long or how loudly the
+# run goes, not what the checkpoint's variables mean.
+RESUME_SAFE_FIELDS = frozenset({
+    "train_steps", "log_every", "eval_every", "image_every", "checkpoint_every", "keep_checkpoints",
+    "eval_batches", "data_dir", "disl_from",
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that defines a run. Defaults are the paper's CelebA settings unless noted."""
+
+    # --- model ---
+    model: str = "vaegan"  # one of MODELS: the paper's five variants (Sec. 4)
+    latent_dim: int = 128  # size of z (Table 1)
+    enc_width: int = 64  # Enc's first conv width; later layers are 2x and 4x this (Table 1: 64)
+    dec_width: int = 32  # Dec's last convT width; earlier ones are 4x and 8x this (Table 1: 32)
+    dis_width: int = 32  # Dis's first conv width; later ones 4x and 8x this (Table 1: 32)
+    fc_width: int = 2048  # Enc's hidden FC units (Table 1: 2048); Dis uses fc_width // 4 = 512
+    image_size: int = 64  # square side in pixels; must be a multiple of 8 (three stride-2 stages)
+    gamma: float = 1e-6  # weight of L_llike against L_GAN in Dec's loss (authors' final code: 1e-6)
+    gan_fakes: str = "both"  # fakes the GAN sees: Dec(Enc(x)) and Dec(z_p) (Eq. 10), or only one
+    gan_loss: str = "non_saturating"  # Dec's GAN term: -log D(G) (non_saturating) or log(1-D(G))
+    disl_from: str = ""  # vae_disl only: workdir of an earlier gan/vaegan run whose Dis_l is reused
+    equilibrium_gate: bool = False  # authors' code: skip Dis/Dec updates out of equilibrium
+    equilibrium: float = 0.68  # gate centre for Dis's real/fake cross-entropies (authors' code)
+    margin: float = 0.35  # gate half-width (authors' code)
+
+    # --- optimisation ---
+    learning_rate: float = 3e-4  # RMSProp step size for all three networks (paper)
+    rmsprop_rho: float = 0.9  # RMSProp moving-average decay (authors' code)
+    lr_schedule: str = "constant"  # constant (paper) or polynomial decay to 0 (authors' code)
+    weight_decay: float = 0.0  # decoupled weight decay; authors' code used 1e-5, the paper none
+    batch_size: int = 64  # images per step (paper: 64)
+    train_steps: int = 100_000  # total optimizer steps; a resumed run continues to this total
+    seed: int = 0  # seeds weights, noise, shuffling and the synthetic data
+
+    # --- data ---
+    dataset: str = "celeba"  # one of DATASETS
+    data_dir: str = ""  # CelebA root / TFDS data_dir / synthetic output ("" = <workdir>/data)
+    crop: str = "original"  # authors' 148x148 crop + blur (original) or DCGAN's 108x108 centre crop
+    synthetic_images: int = 4000  # number of images the synthetic dataset draws
+    shuffle_buffer: int = 10_000  # tf.data shuffle buffer in examples
+
+    # --- bookkeeping ---
+    log_every: int = 100  # steps per Keras epoch: scalars go to TensorBoard at each epoch end
+    eval_every: int = 1000  # steps between validation passes; a multiple of log_every
+    eval_batches: int = 8  # validation batches per validation pass
+    image_every: int = 1000  # steps between sample/reconstruction grids; a multiple of log_every
+    checkpoint_every: int = 1000  # steps between checkpoints (one is also written at the end)
+    keep_checkpoints: int = 3  # checkpoints kept on disk
+
+    def __post_init__(self):
+        _validate(self)
+
+    @property
+    def uses_encoder(self) -> bool:
+        return self.model != "gan"
+
+    @property
+    def trains_discriminator(self) -> bool:
+        return self.model in ("vaegan", "vaegan_dis0", "gan")
+
+    @property
+    def uses_discriminator(self) -> bool:
+        return self.model != "vae"
+
+    @property
+    def similarity(self) -> str:
+        """Where reconstruction error is measured: 'disl' (Dis_l features) or 'pixel'."""
+        return "disl" if self.model in ("vaegan", "vae_disl") else "pixel"
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str) -> "Config":
+        try:
+            with open(path) as f:
+                values = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"cannot read config {path}: {e}") from None
+        return cls.from_dict(values)
+
+
+def _fail(field: str, message: str) -> None:
+    raise ConfigError(f"--{field}: {message}")
+
+
+def _validate(c: Config) -> None:
+    for f in dataclasses.fields(c):
+        value = getattr(c, f.name)
+        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
+        # bool is an int subclass; an int field given True is almost surely a mistake.
+        if not isinstance(value, expected) or (f.type != "bool" and isinstance(value, bool)):
+            _fail(f.name, f"expected {f.type}, got {value!r}")
+    for name, choices in (("model", MODELS), ("dataset", DATASETS), ("crop", CROPS),
+                          ("gan_fakes", GAN_FAKES), ("gan_loss", GAN_LOSSES),
+                          ("lr_schedule", LR_SCHEDULES)):
+        if getattr(c, name) not in choices:
+            _fail(name, f"must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
+    for name in ("latent_dim", "enc_width", "dec_width", "dis_width", "fc_width", "batch_size",
+                 "train_steps", "log_every", "eval_every", "eval_batches", "image_every",
+                 "checkpoint_every", "keep_checkpoints", "shuffle_buffer"):
+        if getattr(c, name) <= 0:
+            _fail(name, f"must be > 0; got {getattr(c, name)}")
+    if c.image_size < 16 or c.image_size % 8:
+        _fail("image_size", f"must be a multiple of 8 and at least 16; got {c.image_size}")
+    if c.fc_width < 4:
+        _fail("fc_width", f"must be at least 4 (Dis uses fc_width // 4); got {c.fc_width}")
+    if not c.learning_rate > 0:
+        _fail("learning_rate", f"must be > 0; got {c.learning_rate}")
+    for name in ("gamma", "weight_decay"):
+        if not getattr(c, name) >= 0:
+            _fail(name, f"must be >= 0; got {getattr(c, name)}")
+    if not 0 < c.rmsprop_rho < 1:
+        _fail("rmsprop_rho", f"must be in (0, 1); got {c.rmsprop_rho}")
+    if not c.equilibrium > 0:
+        _fail("equilibrium", f"must be > 0; got {c.equilibrium}")
+    if not c.margin >= 0:
+        _fail("margin", f"must be >= 0; got {c.margin}")
+    if c.synthetic_images < 20:
+        _fail("synthetic_images", f"must be at least 20 (train/val/test splits); got {c.synthetic_images}")
+    for name in ("eval_every", "image_every"):
+        if getattr(c, name) % c.log_every:
+            _fail(name, f"must be a multiple of --log_every={c.log_every}; got {getattr(c, name)}")
+    if c.model == "vae_disl" and not c.disl_from:
+        _fail("disl_from", "--model=vae_disl needs the workdir of an earlier gan or vaegan run")
+    if c.model != "vae_disl" and c.disl_from:
+        _fail("disl_from", f"is only used with --model=vae_disl, not --model={c.model}")
+    if c.disl_from and not os.path.isdir(c.disl_from):
+        _fail("disl_from", f"no such directory: {c.disl_from}")
