@@ -1,0 +1,85 @@
+"""Checkpoints of the three networks, their optimizers, the step and the noise generator state.
+
+tf.train.Checkpoint stores variables by object path, not pickled code, so a checkpoint is read back
+into freshly built models; optimizers are built before restoring so their slots are matched.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from vaegan_tf.config import Config
+from vaegan_tf.errors import CheckpointError
+
+
+def make_checkpoint(model) -> tf.train.Checkpoint:
+    objects = dict(model.networks)
+    objects.update({f"{n}_optimizer": opt for n, opt in model.optimizers.items()})
+    return tf.train.Checkpoint(step=model.step, noise=model.noise.state, **objects)
+
+
+def make_manager(model, workdir: str, config: Config) -> tf.train.CheckpointManager:
+    return tf.train.CheckpointManager(make_checkpoint(model), os.path.join(workdir, "checkpoints"),
+                                      max_to_keep=config.keep_checkpoints)
+
+
+def restore_latest(manager: tf.train.CheckpointManager) -> int:
+    """Restores the newest checkpoint if there is one; returns the step it holds (0 if none)."""
+    path = manager.latest_checkpoint
+    if not path:
+        return 0
+    try:
+        manager.checkpoint.restore(path).assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        raise CheckpointError(f"cannot restore checkpoint {path}: {str(e).splitlines()[0]}") from None
+    step = int(manager.checkpoint.step.numpy())
+    logging.info("Resumed from %s at step %d", path, step)
+    return step
+
+
+def load_discriminator(discriminator: keras.Model, workdir: str) -> str:
+    """Loads Dis (for vae_disl's frozen Dis_l) from the newest checkpoint in an earlier workdir."""
+    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    if not path:
+        raise CheckpointError(f"--disl_from={workdir}: no checkpoint in {workdir}/checkpoints; "
+                              "train a gan or vaegan there first")
+    try:
+        tf.train.Checkpoint(discriminator=discriminator).restore(path).expect_partial() \
+            .assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        raise CheckpointError(f"--disl_from={workdir}: its discriminator does not fit this config "
+                              f"(check --dis_width, --fc_width, --image_size): "
+                              f"{str(e).splitlines()[0]}") from None
+    return path
+
+
+class CheckpointCallback(keras.callbacks.Callback):
+    """Saves every `every` steps and at the end; stops training once `train_steps` is reached."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, every: int, train_steps: int):
+        super().__init__()
+        self.manager, self.every, self.train_steps = manager, every, train_steps
+        self.step = self.saved = 0
+
+    def on_train_begin(self, logs=None):
+        self.step = self.saved = int(self.model.step.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1  # counted on the host: reading model.step would sync with the device
+        if self.step % self.every == 0:
+            self._save()
+        if self.step >= self.train_steps:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.step != self.saved:
+            self._save()
+
+    def _save(self):
+        path = self.manager.save(checkpoint_number=self.step)
+        self.saved = self.step
+        logging.info("Saved checkpoint %s", path)

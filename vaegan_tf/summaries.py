@@ -1,0 +1,125 @@
+"""What a run shows: TensorBoard scalars and image grids, sample PNGs, and images/s in the progbar."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+
+def image_grid(images: np.ndarray, cols: int) -> np.ndarray:
+    """Tiles [N, H, W, 3] images in [-1, 1] into one uint8 [rows*H, cols*W, 3] picture."""
+    images = np.asarray(images, dtype=np.float32)
+    n, h, w, ch = images.shape
+    rows = -(-n // cols)
+    padded = np.full((rows * cols, h, w, ch), -1.0, np.float32)
+    padded[:n] = images
+    grid = padded.reshape(rows, cols, h, w, ch).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, ch)
+    return np.round((np.clip(grid, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+def side_by_side(inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Interleaves inputs and outputs so each input sits left of its reconstruction."""
+    return np.stack([inputs, outputs], axis=1).reshape((-1,) + inputs.shape[1:])
+
+
+def write_png(path: str, grid: np.ndarray) -> None:
+    tmp = path + ".tmp.png"
+    Image.fromarray(grid).save(tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a half PNG under the real name
+
+
+def learning_rate(optimizer) -> float:
+    lr = optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds `img/s` (images per second since the epoch began) to the logs the progress bar shows."""
+
+    def __init__(self, batch_size: int):
+        super().__init__()
+        self.batch_size = batch_size
+        self.start = time.perf_counter()
+        self.batches = 0
+        self.rate = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.batches = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        self.rate = self.batches * self.batch_size / max(time.perf_counter() - self.start, 1e-9)
+        if logs is not None:
+            logs["img/s"] = self.rate
+
+
+class TensorBoardLogger(keras.callbacks.Callback):
+    """Writes every logged quantity at the global step, and image grids every `image_every` steps.
+
+    Training and validation values share tags and go to `train/` and `validation/` writers, so
+    TensorBoard draws them on one chart. Grids come from a fixed z and fixed validation images, so
+    successive grids show the same faces changing.
+    """
+
+    def __init__(self, workdir: str, image_every: int, sample_z: np.ndarray | None,
+                 val_images: np.ndarray | None, throughput: Throughput | None = None):
+        super().__init__()
+        self.image_every = image_every
+        self.sample_z, self.val_images, self.throughput = sample_z, val_images, throughput
+        self.samples_dir = os.path.join(workdir, "samples")
+        os.makedirs(self.samples_dir, exist_ok=True)
+        logdir = os.path.join(workdir, "tensorboard")
+        self.writers = {s: tf.summary.create_file_writer(os.path.join(logdir, s))
+                        for s in ("train", "validation")}
+        self.step = 0
+
+    def on_train_begin(self, logs=None):
+        self.step = int(self.model.step.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+
+    def write_scalars(self, split: str, values: dict) -> None:
+        with self.writers[split].as_default(step=self.step):
+            for name, value in values.items():
+                tf.summary.scalar(name, float(value))
+        self.writers[split].flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        train = {k: v for k, v in logs.items() if not k.startswith("val_") and k != "img/s"}
+        train.update({f"learning_rate/{n}": learning_rate(o) for n, o in self.model.optimizers.items()})
+        if self.throughput is not None:
+            train["images_per_second"] = self.throughput.rate
+        self.write_scalars("train", train)
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        if val:
+            self.write_scalars("validation", val)
+        if self.step % self.image_every == 0:
+            self.write_images()
+        for writer in self.writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self.step % self.image_every:
+            self.write_images()  # the final state is always pictured
+        for writer in self.writers.values():
+            writer.flush()
+
+    def write_images(self):
+        grids = {}
+        if self.sample_z is not None:
+            samples = self.model.decoder(self.sample_z, training=False)
+            grids["samples"] = image_grid(np.asarray(samples), cols=8)
+        if self.val_images is not None and self.model.encoder is not None:
+            recon = self.model(self.val_images, training=False)
+            grids["reconstructions"] = image_grid(side_by_side(self.val_images, np.asarray(recon)), cols=8)
+        with self.writers["train"].as_default(step=self.step):
+            for name, grid in grids.items():
+                tf.summary.image(name, grid[None], max_outputs=1)
+                write_png(os.path.join(self.samples_dir, f"{name}_{self.step:07d}.png"), grid)
