@@ -1,7 +1,9 @@
 """Checkpoints of the three networks, their optimizers, the step and the noise generator state.
 
-tf.train.Checkpoint stores variables by object path, not pickled code, so a checkpoint is read back
-into freshly built models; optimizers are built before restoring so their slots are matched.
+Network variables are stored under their Keras paths ("conv2/kernel"), not through the Python
+object graph: Keras 3 layers kept in Python lists are invisible to tf.train.Checkpoint's graph, so
+relying on it silently drops weights. No pickled code is stored; a checkpoint is read back into
+freshly built models, whose optimizers are built first so their slots are matched.
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError
 
 
+def network_variables(network: keras.Model) -> dict[str, keras.Variable]:
+    """Every variable of a network (BN statistics included) keyed by its path inside the network."""
+    prefix = network.name + "/"
+    variables = {v.path.removeprefix(prefix): v for v in network.weights}
+    if len(variables) != len(network.weights):
+        raise ValueError(f"{network.name} has variables with the same path")
+    return variables
+
+
 def make_checkpoint(model) -> tf.train.Checkpoint:
-    objects = dict(model.networks)
+    objects = {n: network_variables(net) for n, net in model.networks.items()}
     objects.update({f"{n}_optimizer": opt for n, opt in model.optimizers.items()})
     return tf.train.Checkpoint(step=model.step, noise=model.noise.state, **objects)
 
@@ -48,8 +59,8 @@ def load_discriminator(discriminator: keras.Model, workdir: str) -> str:
         raise CheckpointError(f"--disl_from={workdir}: no checkpoint in {workdir}/checkpoints; "
                               "train a gan or vaegan there first")
     try:
-        tf.train.Checkpoint(discriminator=discriminator).restore(path).expect_partial() \
-            .assert_existing_objects_matched()
+        tf.train.Checkpoint(discriminator=network_variables(discriminator)).restore(path) \
+            .expect_partial().assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError) as e:
         raise CheckpointError(f"--disl_from={workdir}: its discriminator does not fit this config "
                               f"(check --dis_width, --fc_width, --image_size): "

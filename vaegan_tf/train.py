@@ -65,8 +65,10 @@ def train_and_evaluate(config: Config, workdir: str, verbose: int = 1) -> dict[s
     config = resolve_config(config, workdir)
     prepare_workdir(config, workdir)
     keras.utils.set_random_seed(config.seed)
-    train_ds = data.make_dataset(config, "train", training=True)
-    val_ds = data.make_dataset(config, "validation", training=False).take(config.eval_batches)
+    index = data.load_index(config)
+    train_ds = data.make_dataset(config, "train", training=True, index=index)
+    validation = data.make_dataset(config, "validation", training=False, index=index)
+    val_ds = validation.take(config.eval_batches)
 
     model = VAEGAN(config)
     model.compile()
@@ -80,7 +82,7 @@ def train_and_evaluate(config: Config, workdir: str, verbose: int = 1) -> dict[s
         return {}
 
     throughput = summaries.Throughput(config.batch_size)
-    sample_z, val_images = _fixed_inputs(config, val_ds)
+    sample_z, val_images = _fixed_inputs(config, validation)
     tensorboard = summaries.TensorBoardLogger(workdir, config.image_every, sample_z, val_images,
                                               throughput)
     callbacks = [

@@ -1,0 +1,131 @@
+"""The real training loop on tiny synthetic data: files written, read back, and resumption."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import tiny_config
+from vaegan_tf import checkpointing
+from vaegan_tf.data import load_index
+from vaegan_tf.errors import CheckpointError
+from vaegan_tf.model import VAEGAN
+from vaegan_tf.train import train_and_evaluate
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("synthetic"))
+
+
+def _tags(logdir):
+    acc = EventAccumulator(logdir, size_guidance={"tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def test_demo_pipeline_writes_everything_and_resumes(tmp_path, data_dir):
+    workdir = str(tmp_path / "run")
+    config = tiny_config(data_dir=data_dir, train_steps=4)
+    final = train_and_evaluate(config, workdir, verbose=0)
+    assert np.isfinite(final["recon_mse"]) and np.isfinite(final["dis_loss"])
+
+    assert json.load(open(os.path.join(workdir, "config.json")))["train_steps"] == 4
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == [
+        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
+        "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+
+    train = _tags(os.path.join(workdir, "tensorboard", "train"))
+    tensors = set(train.Tags()["tensors"])
+    for tag in ("enc_loss", "dec_loss", "dis_loss", "prior", "llike", "gan_dec", "d_real",
+                "d_recon", "d_prior", "learning_rate/encoder", "learning_rate/discriminator",
+                "images_per_second", "samples", "reconstructions"):
+        assert tag in tensors, tag
+    steps = [e.step for e in train.Tensors("dis_loss")]
+    assert steps == [2, 4]  # written at the global step, once per --log_every
+    image = train.Tensors("samples")[-1]
+    assert image.step == 4 and len(image.tensor_proto.string_val) == 3  # width, height, PNG
+    val = _tags(os.path.join(workdir, "tensorboard", "validation"))
+    assert "recon_mse" in val.Tags()["tensors"]
+
+    pngs = sorted(os.path.basename(p) for p in glob.glob(os.path.join(workdir, "samples", "*.png")))
+    assert pngs == ["reconstructions_0000002.png", "reconstructions_0000004.png",
+                    "samples_0000002.png", "samples_0000004.png"]
+    with Image.open(os.path.join(workdir, "samples", "samples_0000004.png")) as im:
+        assert im.size == (8 * 32, 8 * 32)
+    n_val = min(32, int(np.sum(load_index(config).partition == 1)))
+    with Image.open(os.path.join(workdir, "samples", "reconstructions_0000004.png")) as im:
+        assert im.size == (8 * 32, -(-2 * n_val // 8) * 32)  # inputs beside reconstructions
+
+    # The newest checkpoint holds exactly the trained weights.
+    restored = VAEGAN(config)
+    restored.compile()
+    assert checkpointing.restore_latest(checkpointing.make_manager(restored, workdir, config)) == 4
+
+    # A rerun with a larger --train_steps continues from step 4, keeping what was written.
+    train_and_evaluate(config.replace(train_steps=6), workdir, verbose=0)
+    assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-6.index"))
+    assert os.path.exists(os.path.join(workdir, "samples", "samples_0000002.png"))
+    steps = [e.step for e in _tags(os.path.join(workdir, "tensorboard", "train")).Tensors("dis_loss")]
+    assert steps == [2, 4, 6]
+    again = VAEGAN(config)
+    again.compile()
+    assert checkpointing.restore_latest(checkpointing.make_manager(again, workdir, config)) == 6
+    changed = [not np.array_equal(a.numpy(), b.numpy())
+               for a, b in zip(restored.decoder.weights, again.decoder.weights)]
+    assert any(changed)
+
+    # Already done: nothing to train, nothing rewritten.
+    assert train_and_evaluate(config.replace(train_steps=6), workdir, verbose=0) == {}
+
+
+def test_restored_weights_equal_saved(tmp_path, data_dir):
+    workdir = str(tmp_path / "run")
+    config = tiny_config(data_dir=data_dir, train_steps=2, model="vae")
+    train_and_evaluate(config, workdir, verbose=0)
+    a, b = VAEGAN(config), VAEGAN(config.replace(seed=5))
+    for m in (a, b):
+        m.compile()
+        checkpointing.restore_latest(checkpointing.make_manager(m, workdir, config))
+    for va, vb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())
+
+
+def test_resume_with_a_different_model_names_the_field(tmp_path, data_dir):
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, model="vae"), workdir, verbose=0)
+    with pytest.raises(CheckpointError, match="--latent_dim=9"):
+        train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=4, model="vae", latent_dim=9),
+                           workdir, verbose=0)
+    assert json.load(open(os.path.join(workdir, "config.json")))["latent_dim"] == 8  # untouched
+
+
+@pytest.mark.parametrize("model", ["vaegan", "vae", "vaegan_dis0", "gan"])
+def test_every_model_trains_two_steps(tmp_path, data_dir, model):
+    final = train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, model=model),
+                               str(tmp_path / model), verbose=0)
+    assert final and all(np.isfinite(v) for v in final.values())
+
+
+def test_vae_disl_uses_the_discriminator_of_an_earlier_run(tmp_path, data_dir):
+    gan_dir = str(tmp_path / "gan")
+    train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, model="gan"), gan_dir, verbose=0)
+    config = tiny_config(data_dir=data_dir, train_steps=2, model="vae_disl", disl_from=gan_dir)
+    final = train_and_evaluate(config, str(tmp_path / "disl"), verbose=0)
+    assert all(np.isfinite(v) for v in final.values())
+    gan, disl = (VAEGAN(c) for c in (tiny_config(model="gan"), config))
+    for m, d in ((gan, gan_dir), (disl, str(tmp_path / "disl"))):
+        m.compile()
+        checkpointing.restore_latest(checkpointing.make_manager(m, d, m.config))
+    for a, b in zip(gan.discriminator.weights, disl.discriminator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())  # frozen: still the GAN's Dis
+
+
+def test_vae_disl_without_a_checkpoint_is_a_clear_error(tmp_path, data_dir):
+    config = tiny_config(data_dir=data_dir, model="vae_disl", disl_from=str(tmp_path))
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        train_and_evaluate(config, str(tmp_path / "disl"), verbose=0)
