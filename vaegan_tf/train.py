@@ -26,26 +26,30 @@ def resolve_config(config: Config, workdir: str) -> Config:
     return config
 
 
-def prepare_workdir(config: Config, workdir: str) -> None:
-    """Creates the workdir and records the config; on resume, refuses a config that changes the model."""
+def check_resumable(config: Config, workdir: str) -> None:
+    """Refuses to resume a workdir whose recorded config differs in a field that shapes the model."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        try:
+            saved = json.load(f)
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{path} is not valid JSON ({e}); move it away to start anew") from None
+    current = config.to_dict()
+    for field in sorted(current):
+        if field not in RESUME_SAFE_FIELDS and saved.get(field) != current[field]:
+            raise CheckpointError(
+                f"--{field}={current[field]!r} differs from {saved.get(field)!r} recorded in {path}; "
+                "use a new --workdir or the same value to resume")
+
+
+def write_config(config: Config, workdir: str) -> None:
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "config.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            try:
-                saved = json.load(f)
-            except json.JSONDecodeError as e:
-                raise CheckpointError(f"{path} is not valid JSON ({e}); move it away to start anew") from None
-        current = config.to_dict()
-        for field in sorted(current):
-            if field not in RESUME_SAFE_FIELDS and saved.get(field) != current[field]:
-                raise CheckpointError(
-                    f"--{field}={current[field]!r} differs from {saved.get(field)!r} recorded in {path}; "
-                    "use a new --workdir or the same value to resume")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with open(path + ".tmp", "w") as f:
         f.write(config.to_json() + "\n")
-    os.replace(tmp, path)
+    os.replace(path + ".tmp", path)
 
 
 def _fixed_inputs(config: Config, val_ds) -> tuple[np.ndarray, np.ndarray | None]:
@@ -63,9 +67,10 @@ def train_and_evaluate(config: Config, workdir: str, verbose: int = 1) -> dict[s
     Returns the last epoch's logs (training and validation metrics).
     """
     config = resolve_config(config, workdir)
-    prepare_workdir(config, workdir)
+    check_resumable(config, workdir)
+    index = data.load_index(config)  # before writing anything: missing data leaves no trace
+    write_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
-    index = data.load_index(config)
     train_ds = data.make_dataset(config, "train", training=True, index=index)
     validation = data.make_dataset(config, "validation", training=False, index=index)
     val_ds = validation.take(config.eval_batches)
