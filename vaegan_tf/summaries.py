@@ -57,6 +57,10 @@ class Throughput(keras.callbacks.Callback):
         if logs is not None:
             logs["img/s"] = self.rate
 
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # the one-line-per-epoch progress bar (--verbose=2) reads these
+            logs["img/s"] = self.rate
+
 
 class TensorBoardLogger(keras.callbacks.Callback):
     """Writes every logged quantity at the global step, and image grids every `image_every` steps.
