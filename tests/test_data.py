@@ -1,18 +1,16 @@
-"""Tests of the CelebA reader, the preprocessing and the tf.data pipeline, on generated files."""
+"""Tests of the tf.data pipeline: order, seeds, alignment, caches, corrupt files, sharding."""
 
 from __future__ import annotations
 
-import math
 import os
 import re
 
 import numpy as np
 import pytest
-import scipy.ndimage
 import tensorflow as tf
-from PIL import Image
 
-from vaegan_tf import data, synthetic
+from celeba_fixtures import write_csv_layout, write_layout
+from vaegan_tf import cache, corrupt, data, synthetic
 from vaegan_tf.config import Config
 from vaegan_tf.errors import DataError
 
@@ -30,161 +28,6 @@ def _config(root: str, **changes) -> Config:
     values = dict(dataset="synthetic", data_dir=root, synthetic_images=NUM_SYNTHETIC, seed=0,
                   batch_size=16, image_size=32)
     return Config(**(values | changes))
-
-
-def write_layout(root, attributes: np.ndarray, partition: list[int], names: list[str] | None = None,
-                 newline: str = "\n", colours: np.ndarray | None = None) -> list[str]:
-    """Writes a tiny dataset in CelebA's layout, each image one flat colour (grey by default)."""
-    n, a = attributes.shape
-    names = names or [f"Attr_{j}" for j in range(a)]
-    files = [f"{i + 1:06d}.jpg" for i in range(n)]
-    os.makedirs(os.path.join(root, "img_align_celeba"), exist_ok=True)
-    for i, name in enumerate(files):
-        colour = tuple(int(c) for c in colours[i]) if colours is not None else (128, 128, 128)
-        Image.new("RGB", (178, 218), colour).save(os.path.join(root, "img_align_celeba", name),
-                                                  quality=95)
-    rows = [f"{f} " + " ".join(f"{v:2d}" for v in row) for f, row in zip(files, attributes)]
-    with open(os.path.join(root, "list_attr_celeba.txt"), "w", newline="") as f:
-        f.write(newline.join([str(n), " ".join(names) + " "] + rows) + newline)
-    with open(os.path.join(root, "list_eval_partition.txt"), "w", newline="") as f:
-        f.write(newline.join(f"{name} {p}" for name, p in zip(files, partition)) + newline)
-    return files
-
-
-# --- read_celeba ---------------------------------------------------------------------------------
-
-def test_read_celeba_on_synthetic_data(synthetic_root):
-    index = data.read_celeba(synthetic_root)
-    assert len(index) == NUM_SYNTHETIC and index.attribute_names == synthetic.ATTRIBUTE_NAMES
-    assert index.attributes.dtype == np.float32 and index.attributes.shape == (NUM_SYNTHETIC, 11)
-    assert set(np.unique(index.attributes)) == {0.0, 1.0}
-    assert np.array_equal(np.bincount(index.partition), [96, 12, 12])
-    assert all(os.path.isabs(f) and os.path.isfile(f) for f in index.filenames)
-    assert os.path.basename(index.filenames[6]) == "000007.jpg"
-    with open(os.path.join(synthetic_root, "list_attr_celeba.txt")) as f:
-        row = f.read().splitlines()[2 + 6].split()
-    assert np.array_equal(index.attributes[6], [float(v == "1") for v in row[1:]])
-
-
-def test_read_celeba_tolerates_crlf_and_runs_of_spaces(tmp_path):
-    attributes = np.array([[1, -1], [-1, 1], [1, 1]])
-    write_layout(tmp_path, attributes, [0, 1, 2], names=["Smiling", "Male"], newline="\r\n")
-    index = data.read_celeba(str(tmp_path))
-    assert index.attribute_names == ("Smiling", "Male")
-    assert np.array_equal(index.attributes, [[1, 0], [0, 1], [1, 1]])
-    assert index.partition.tolist() == [0, 1, 2]
-
-
-def _corrupt(root, filename: str, old: str, new: str) -> None:
-    path = os.path.join(root, filename)
-    with open(path) as f:
-        text = f.read()
-    assert old in text
-    with open(path, "w") as f:
-        f.write(text.replace(old, new, 1))
-
-
-ATTR = "list_attr_celeba.txt"
-PART = "list_eval_partition.txt"
-
-
-@pytest.mark.parametrize("damage, message", [
-    (lambda r: os.remove(os.path.join(r, ATTR)), rf"{ATTR} not found"),
-    (lambda r: os.remove(os.path.join(r, PART)), rf"{PART} not found"),
-    (lambda r: _corrupt(r, ATTR, "000002.jpg  1 -1", "000002.jpg  1 -1 1"),
-     rf"{ATTR}:4: .*4 fields"),
-    (lambda r: _corrupt(r, ATTR, "000003.jpg -1", "000003.jpg  0"), rf"{ATTR}:5: A is '0'"),
-    (lambda r: _corrupt(r, ATTR, "4\n", "5\n"), rf"{ATTR}: the first line says 5 .* 4 are listed"),
-    (lambda r: _corrupt(r, ATTR, "4\n", "four\n"), rf"{ATTR}:1: expected the number"),
-    (lambda r: _corrupt(r, PART, "000004.jpg 2", "000004.jpg 2\n000009.jpg 0"),
-     rf"000009.jpg is listed in .*{PART} but not in .*{ATTR}"),
-    (lambda r: _corrupt(r, PART, "000004.jpg 2\n", ""),
-     rf"000004.jpg is listed in .*{ATTR} but not in"),
-    (lambda r: _corrupt(r, PART, "000003.jpg 1", "000003.jpg 7"), rf"{PART}:3: expected"),
-    (lambda r: _corrupt(r, ATTR, "000003.jpg", "000002.jpg"),
-     rf"{ATTR}: 000002.jpg is listed twice"),
-    (lambda r: os.remove(os.path.join(r, "img_align_celeba", "000003.jpg")),
-     r"img_align_celeba/000003.jpg not found \(1 listed image"),
-    (lambda r: open(os.path.join(r, "img_align_celeba", "000002.jpg"), "w").close(),
-     r"img_align_celeba/000002.jpg is empty"),
-])
-def test_read_celeba_rejects_bad_input(tmp_path, damage, message):
-    write_layout(tmp_path, np.array([[1, -1], [1, -1], [-1, 1], [1, 1]]), [0, 0, 1, 2],
-                 names=["A", "B"])
-    damage(str(tmp_path))
-    with pytest.raises(DataError, match=message):
-        data.read_celeba(str(tmp_path))
-
-
-def test_read_celeba_missing_root_explains_layout_and_demo(tmp_path):
-    root = str(tmp_path / "celeba")
-    with pytest.raises(DataError) as error:
-        data.read_celeba(root)
-    for part in (root, "img_align_celeba", ATTR, PART, "--flagfile=demo.flags"):
-        assert part in str(error.value)
-
-
-# --- preprocess ----------------------------------------------------------------------------------
-
-def _keys_resize_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """Bicubic (Keys, a=-0.5) resampling with half-pixel centres; taps outside the image are
-    dropped and the rest renormalised, as TensorFlow's non-antialiased bicubic resize does."""
-    def keys(x: float) -> float:
-        x, a = abs(x), -0.5
-        if x <= 1:
-            return (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1
-        return a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a if x < 2 else 0.0
-
-    matrix = np.zeros((n_out, n_in))
-    for o in range(n_out):
-        centre = (o + 0.5) * n_in / n_out - 0.5
-        for k in range(math.floor(centre) - 1, math.floor(centre) + 3):
-            if 0 <= k < n_in:
-                matrix[o, k] = keys(centre - k)
-        matrix[o] /= matrix[o].sum()
-    return matrix
-
-
-@pytest.mark.parametrize("size", [32, 64])
-def test_original_crop_matches_scipy_reference(size):
-    rng = np.random.default_rng(size)
-    face = np.asarray(synthetic.draw_face(rng, synthetic.sample_attributes(rng)))
-    crop = face[40:188, 15:163].astype(np.float64)
-    sigma = math.sqrt(148 / size) / 2
-    blurred = scipy.ndimage.gaussian_filter(crop, sigma=(sigma, sigma, 0), mode="reflect")
-    m = _keys_resize_matrix(148, size)
-    expected = np.clip(np.einsum("oi,ijc,pj->opc", m, blurred, m), 0, 255) / 127.5 - 1
-    actual = data.preprocess(tf.constant(face), "original", size).numpy()
-    # Both compute the same sums; float32 rounding of values up to 255 bounds the gap near 1e-6.
-    np.testing.assert_allclose(actual, expected, atol=1e-4)
-
-
-@pytest.mark.parametrize("crop, box", [("original", (40, 188, 15, 163)),
-                                       ("center108", (55, 163, 35, 143))])
-def test_crop_box_is_exact(crop, box):
-    top, bottom, left, right = box
-    inside = np.zeros((218, 178, 3), np.uint8)
-    inside[top:bottom, left:right] = 255
-    # A box reaching one pixel past the planted one pulls the outside into the output's edge.
-    for planted, value in ((inside, 1.0), (255 - inside, -1.0)):
-        out = data.preprocess(tf.constant(planted), crop, 64).numpy()
-        np.testing.assert_allclose(out, value, atol=1e-5)
-    # A box one pixel short on any side misses that side of a planted one-pixel frame.
-    frame = np.zeros((218, 178, 3), np.uint8)
-    frame[[top, bottom - 1], left:right] = 255
-    frame[top:bottom, [left, right - 1]] = 255
-    out = data.preprocess(tf.constant(frame), crop, 64).numpy().mean(axis=-1)
-    for edge in (out[0], out[-1], out[:, 0], out[:, -1]):
-        assert edge.min() > -0.8, edge.min()
-
-
-@pytest.mark.parametrize("crop", ["original", "center108"])
-@pytest.mark.parametrize("shape", [(218, 178, 3), (100, 80, 3), (300, 300, 3)])
-def test_preprocess_shape_and_range(crop, shape):
-    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    out = data.preprocess(tf.constant(image), crop, 32)
-    assert out.shape == (32, 32, 3) and out.dtype == tf.float32
-    assert -1.0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 1.0
 
 
 # --- make_dataset --------------------------------------------------------------------------------
@@ -253,8 +96,8 @@ def test_attributes_stay_with_their_images(tmp_path):
 def test_make_dataset_rejects_unusable_requests(tmp_path, synthetic_root):
     with pytest.raises(DataError, match="fewer than one batch of --batch_size=128"):
         data.make_dataset(_config(synthetic_root, batch_size=128), "train", training=True)
-    with pytest.raises(DataError, match="tfds is not supported yet"):
-        data.make_dataset(_config(synthetic_root, dataset="tfds"), "train", training=True)
+    with pytest.raises(DataError, match="TFDS celeb_a is not prepared .* lacks img_align_celeba.zip"):
+        data.make_dataset(_config(str(tmp_path / "tfds"), dataset="tfds"), "train", training=True)
     with pytest.raises(DataError, match="--data_dir is empty"):
         data.make_dataset(_config(""), "train", training=True)
     with pytest.raises(DataError, match=re.escape(str(tmp_path / "nothing"))):
@@ -282,3 +125,103 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path):
                                 training=False)
     with pytest.raises(tf.errors.InvalidArgumentError, match="000003.jpg"):
         _take(dataset, 1)
+
+
+def _truncate(path: str) -> None:
+    with open(path, "rb") as f:
+        contents = f.read()
+    with open(path, "wb") as f:
+        f.write(contents[:len(contents) // 2])
+
+
+def _colour_layout(root, n: int = 24, csv: bool = False) -> np.ndarray:
+    """Images whose red and blue encode their two attributes, all in the training split."""
+    bits = np.random.default_rng(0).integers(0, 2, (n, 2))
+    colours = np.stack([bits[:, 0] * 255, np.full(n, 128), bits[:, 1] * 255], axis=1)
+    writer = write_csv_layout if csv else write_layout
+    writer(root, bits * 2 - 1, [0] * (n - 4) + [1, 1, 2, 2], colours=colours)
+    return bits
+
+
+def test_csv_layout_through_the_pipeline(tmp_path):
+    _colour_layout(tmp_path, csv=True)
+    config = _config(str(tmp_path), dataset="celeba", batch_size=4)
+    for split, training in (("train", True), ("test", False)):
+        for images, attributes in _take(data.make_dataset(config, split, training), 3):
+            np.testing.assert_array_equal(images[:, :, :, [0, 2]].mean(axis=(1, 2)) > 0, attributes)
+
+
+@pytest.mark.parametrize("cache_mode", ["none", "memory", "file"])
+def test_truncated_jpeg_stops_naming_the_file(tmp_path, cache_mode):
+    _colour_layout(tmp_path / "d")
+    _truncate(str(tmp_path / "d" / "img_align_celeba" / "000005.jpg"))
+    config = _config(str(tmp_path / "d"), dataset="celeba", batch_size=4, cache=cache_mode,
+                     cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(DataError, match=r"img_align_celeba/000005.jpg is a corrupt.*--skip_corrupt"):
+        with corrupt.raise_data_errors():
+            _take(data.make_dataset(config, "train", training=True), 8)
+    if cache_mode == "file":  # no half-built cache is left behind
+        assert os.listdir(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("cache_mode", ["none", "file"])
+def test_skip_corrupt_skips_counts_and_remembers(tmp_path, cache_mode):
+    bits = _colour_layout(tmp_path / "d")
+    images_dir = tmp_path / "d" / "img_align_celeba"
+    _truncate(str(images_dir / "000005.jpg"))
+    (images_dir / "000007.jpg").write_bytes(b"<html>not an image</html>")
+    config = _config(str(tmp_path / "d"), dataset="celeba", batch_size=4, skip_corrupt=True,
+                     cache=cache_mode, cache_dir=str(tmp_path / "cache"))
+    for _ in range(2):  # the second time from the cache, which remembers what it skipped
+        skipped = data.CorruptImages()
+        dataset = data.make_dataset(config, "train", training=False, corrupt=skipped)
+        attributes = np.concatenate([y for _, y in _take(dataset, 100)])
+        keep = np.delete(np.arange(20), [4, 6])
+        np.testing.assert_array_equal(attributes, bits[keep])
+        assert skipped.count == 2
+        assert [os.path.basename(n) for n in skipped.names()] == ["000005.jpg", "000007.jpg"]
+
+
+def test_file_cache_matches_decoding_and_is_reused(tmp_path, synthetic_root):
+    base = _config(synthetic_root, dataset="celeba", batch_size=8)
+    cached = base.replace(cache="file", cache_dir=str(tmp_path / "cache"))
+    for split in ("validation", "train+val"):
+        expected = _take(data.make_dataset(base.replace(cache="none"), split, False), 100)
+        for _ in range(2):
+            actual = _take(data.make_dataset(cached, split, False), 100)
+            for (x, y), (x2, y2) in zip(expected, actual):
+                np.testing.assert_array_equal(x, x2)
+                np.testing.assert_array_equal(y, y2)
+    folders = sorted(os.listdir(tmp_path / "cache"))
+    assert len(folders) == 2 and not any(".tmp" in f for f in folders)
+    manifest = cache._read_manifest(str(tmp_path / "cache" / folders[0]))
+    assert manifest["images"] in (12, 108)
+    # Training from the cache: seeded, reshuffled, flipped, full batches.
+    first = _take(data.make_dataset(cached, "train", True), 14)
+    again = _take(data.make_dataset(cached, "train", True), 14)
+    for (x, _), (x2, _) in zip(first, again):
+        np.testing.assert_array_equal(x, x2)
+    assert first[0][0].shape == (8, 32, 32, 3)
+
+
+def test_augmented_training_is_seeded(synthetic_root):
+    config = _config(synthetic_root, dataset="celeba", augment=True)
+    first = _take(data.make_dataset(config, "train", training=True), 3)
+    again = _take(data.make_dataset(config, "train", training=True), 3)
+    plain = _take(data.make_dataset(config.replace(augment=False), "train", training=True), 3)
+    for (x, _), (x2, _), (x3, _) in zip(first, again, plain):
+        np.testing.assert_array_equal(x, x2)
+        assert not np.array_equal(x, x3) and x.min() >= -1 and x.max() <= 1
+
+
+def test_workers_read_disjoint_shares(synthetic_root):
+    config = _config(synthetic_root, dataset="celeba", batch_size=8)
+    seen = []
+    for worker in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker,
+                                             num_replicas_in_sync=2)
+        dataset = data.make_dataset(config, "validation", False, input_context=context)
+        batches = _take(dataset, 100)
+        assert max(len(x) for x, _ in batches) == 4  # the per-replica batch
+        seen.append({x.tobytes() for images, _ in batches for x in images})
+    assert len(seen[0]) == len(seen[1]) == 6 and not seen[0] & seen[1]
