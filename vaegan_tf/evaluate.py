@@ -1,0 +1,190 @@
+"""--mode=evaluate: the paper's claims as numbers, on the test split of a trained run.
+
+Every metric is computed on at most `eval_images` test images (and as many prior samples):
+  pixel_mse            mean over pixels of (x − Dec(μ(x)))², images in [-1, 1]
+  disl_mse             mean over Dis_l units of (Dis_l(x) − Dis_l(Dec(μ(x))))² (models with a Dis)
+  sharpness_samples    laplacian-variance ratio of prior samples to real test images (1 = as sharp)
+  sharpness_recon      the same for reconstructions Dec(μ(x))
+  fd_attr_*, kid_attr_*  Fréchet distance and unbiased KID between real test images and
+                       samples / reconstructions, in the
+                       penultimate features of the project's attribute classifier — NOT Inception,
+                       so never comparable to published FIDs. `*_real` compares real training
+                       images with real test images: the floor set by finite samples.
+  knn_*_error          5-NN classification error (paper Sec. 4) with Dis_l features vs raw pixels;
+                       training-split images are the neighbours, test images are classified. On our
+                       attributes: every attribute is its own binary task and the errors are
+                       averaged (per attribute in `knn_per_attribute`); `knn_chance_error` always
+                       predicts the training majority. With --knn_dataset: that TFDS dataset's label.
+  fid                  real FID (InceptionV3 pool features) only with --inception_weights=FILE.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from vaegan_tf import classifier, data, metrics, restore
+from vaegan_tf.config import Config
+from vaegan_tf.errors import CheckpointError, DataError
+
+K = 5  # the paper's k for kNN
+METRIC_KEYS = (
+    "pixel_mse", "disl_mse", "sharpness_samples", "sharpness_recon",
+    "fd_attr_samples", "fd_attr_recon", "fd_attr_real",
+    "kid_attr_samples", "kid_attr_recon", "kid_attr_real",
+    "knn_dis_error", "knn_pixel_error", "knn_chance_error", "classifier_accuracy", "fid",
+)
+
+
+def _dis_features(model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    feats = restore.batched(lambda x: model.discriminator(x, training=False)[1], images, batch_size)
+    return feats.reshape(len(feats), -1)
+
+
+def tfds_labelled(name: str, data_dir: str, split: str, image_size: int,
+                  limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images [N, S, S, 3] in [-1, 1], int labels [N]) of a prepared TFDS dataset; never downloads."""
+    import tensorflow_datasets as tfds  # slow to import; only this path needs it
+    where = data_dir or "TFDS's default data_dir"
+    try:
+        builder = tfds.builder(name, data_dir=data_dir or None)
+    except Exception as e:  # unknown names raise DatasetNotFoundError and friends
+        raise DataError(f"--knn_dataset={name}: not a TFDS dataset ({str(e).splitlines()[0]})") from None
+    try:
+        ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+    except Exception as e:
+        raise DataError(
+            f"--knn_dataset={name}: no prepared data under {where} ({str(e).splitlines()[0][:200]}); "
+            f"it cannot be downloaded here: run `tfds build {name} --data_dir=DIR` where there is "
+            f"internet and pass --knn_data_dir=DIR") from None
+    images, labels = [], []
+    for image, label in ds.take(limit):
+        image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size), antialias=True)
+        if image.shape[-1] == 1:
+            image = tf.image.grayscale_to_rgb(image)
+        images.append(np.clip(image.numpy(), 0, 255) / 127.5 - 1.0)
+        labels.append(int(label))
+    if not images:
+        raise DataError(f"--knn_dataset={name}: split {split} under {where} is empty")
+    return np.stack(images).astype(np.float32), np.array(labels)
+
+
+def inception_fid(weights: str, real: np.ndarray, fake: np.ndarray, batch_size: int) -> float:
+    """FID: Fréchet distance of InceptionV3 pool features (images resized to 299, in [-1, 1],
+    the range keras.applications.inception_v3.preprocess_input produces)."""
+    import keras
+    if not os.path.isfile(weights):
+        raise DataError(f"--inception_weights={weights}: no such file")
+    try:
+        net = keras.applications.InceptionV3(include_top=False, weights=weights, pooling="avg",
+                                             input_shape=(299, 299, 3))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"--inception_weights={weights}: cannot load InceptionV3 "
+                              f"(no-top) weights: {str(e).splitlines()[0]}") from None
+
+    def feats(images):
+        return restore.batched(lambda x: net(tf.image.resize(x, (299, 299)), training=False),
+                               images, batch_size)
+    return metrics.frechet_distance(feats(real), feats(fake))
+
+
+def _knn(config: Config, model, train, test, names) -> dict:
+    out: dict = {}
+    if config.knn_dataset:
+        tr_x, tr_y = tfds_labelled(config.knn_dataset, config.knn_data_dir, "train",
+                                   config.image_size, config.eval_images)
+        te_x, te_y = tfds_labelled(config.knn_dataset, config.knn_data_dir, "test",
+                                   config.image_size, config.eval_images)
+        out["knn_labels"] = f"{config.knn_dataset}:label"
+        out["knn_pixel_error"] = metrics.knn_error(tr_x.reshape(len(tr_x), -1), tr_y,
+                                                   te_x.reshape(len(te_x), -1), te_y, K)
+        counts = np.bincount(tr_y)
+        out["knn_chance_error"] = float(np.mean(te_y != np.argmax(counts)))
+        if model.discriminator is not None:
+            out["knn_dis_error"] = metrics.knn_error(
+                _dis_features(model, tr_x, config.batch_size), tr_y,
+                _dis_features(model, te_x, config.batch_size), te_y, K)
+        return out
+    (tr_x, tr_y), (te_x, te_y) = train, test
+    out["knn_labels"] = f"attributes (mean of {len(names)} binary tasks)"
+    pixel = metrics.knn_attribute_errors(tr_x.reshape(len(tr_x), -1), tr_y,
+                                         te_x.reshape(len(te_x), -1), te_y, K)
+    chance = metrics.majority_error(tr_y, te_y)
+    per = {n: {"pixel": float(p), "chance": float(c)} for n, p, c in zip(names, pixel, chance)}
+    out["knn_pixel_error"], out["knn_chance_error"] = float(pixel.mean()), float(chance.mean())
+    if model.discriminator is not None:
+        dis = metrics.knn_attribute_errors(_dis_features(model, tr_x, config.batch_size), tr_y,
+                                           _dis_features(model, te_x, config.batch_size), te_y, K)
+        out["knn_dis_error"] = float(dis.mean())
+        for n, d in zip(names, dis):
+            per[n]["dis"] = float(d)
+    out["knn_per_attribute"] = per
+    return out
+
+
+def evaluate(config: Config, workdir: str) -> dict:
+    """Computes every metric, appends them as one line to metrics.jsonl, logs them to TensorBoard
+    (`tensorboard/evaluate`) and returns the record. Keys that do not apply to the model (e.g.
+    disl_mse without a Dis, pixel_mse for a gan) are null."""
+    model, step = restore.restore_model(config, workdir)
+    index = data.load_index(config)
+    bs, n = config.batch_size, config.eval_images
+    test_x, test_y = restore.split_images(config, "test", n, index)
+    train_x, train_y = restore.split_images(config, "train", n, index)
+    clf, info = classifier.load_or_train(config, workdir, index, test=(test_x, test_y))
+
+    rng = np.random.default_rng(config.sample_seed)
+    z = rng.standard_normal((len(test_x), config.latent_dim)).astype(np.float32)
+    samples = restore.decode(model, z, bs)
+    recon = None
+    if model.encoder is not None:
+        recon = restore.decode(model, restore.encode(model, test_x, bs), bs)
+
+    record: dict = {k: None for k in METRIC_KEYS}
+    record.update(step=step, model=config.model, workdir=os.path.abspath(workdir),
+                  time=datetime.datetime.now().isoformat(timespec="seconds"),
+                  images=len(test_x), classifier_accuracy=info.get("test_accuracy_mean"))
+    real_f = classifier.predict_features(clf, test_x, bs)
+    record["sharpness_samples"] = metrics.sharpness_ratio(samples, test_x)
+    record["fd_attr_samples"] = metrics.frechet_distance(
+        classifier.predict_features(clf, samples, bs), real_f)
+    record["kid_attr_samples"] = metrics.kid(
+        classifier.predict_features(clf, samples, bs), real_f)[0]
+    train_f = classifier.predict_features(clf, train_x[:len(test_x)], bs)
+    record["fd_attr_real"] = metrics.frechet_distance(train_f, real_f)
+    record["kid_attr_real"] = metrics.kid(train_f, real_f)[0]
+    if recon is not None:
+        record["pixel_mse"] = float(np.mean((test_x - recon) ** 2))
+        record["sharpness_recon"] = metrics.sharpness_ratio(recon, test_x)
+        recon_f = classifier.predict_features(clf, recon, bs)
+        record["fd_attr_recon"] = metrics.frechet_distance(recon_f, real_f)
+        record["kid_attr_recon"] = metrics.kid(recon_f, real_f)[0]
+        if model.discriminator is not None:
+            record["disl_mse"] = float(np.mean(
+                (_dis_features(model, test_x, bs) - _dis_features(model, recon, bs)) ** 2))
+    record.update(_knn(config, model, (train_x, train_y), (test_x, test_y), index.attribute_names))
+    if config.inception_weights:
+        record["fid"] = inception_fid(config.inception_weights, test_x, samples, bs)
+
+    restore.append_jsonl(os.path.join(workdir, "metrics.jsonl"), record)
+    writer = restore.evaluate_writer(workdir)
+    with writer.as_default(step=step):
+        for key in METRIC_KEYS:
+            if record[key] is not None:
+                tf.summary.scalar(key, record[key])
+    writer.flush()
+    return record
+
+
+def format_table(record: dict) -> str:
+    """The metrics as aligned `name  value` lines, '-' where a metric does not apply."""
+    lines = [f"{record['model']} at step {record['step']} on {record['images']} test images"]
+    for key in METRIC_KEYS:
+        value = record.get(key)
+        lines.append(f"  {key:<20} {'-' if value is None else f'{value:.4g}'}")
+    if "knn_labels" in record:
+        lines.append(f"  kNN labels: {record['knn_labels']}")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""--mode=sample: a grid of samples from the prior and interpolations between encoded test faces.
+
+Both use --sample_seed, so the same run and seed always show the same pictures. Interpolation is
+linear in z between the posterior means of two test faces (rows: input A, the decoded path, input
+B); a gan has no encoder, so its rows interpolate between two prior draws instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from vaegan_tf import data, restore
+from vaegan_tf.config import Config
+from vaegan_tf.summaries import image_grid, write_png
+
+PRIOR_SAMPLES = 64  # an 8x8 grid
+PAIRS = 8  # interpolation rows
+STEPS = 8  # decoded points per row, endpoints included
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """z_t = (1 − t) a + t b for t = 0, 1/(steps−1), ..., 1: [steps, L] (a, b are [L])."""
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return (1.0 - t) * a[None, :] + t * b[None, :]
+
+
+def sample_mode(config: Config, workdir: str) -> list[str]:
+    """Writes samples/prior_<step>.png and samples/interpolations_<step>.png (and both to
+    TensorBoard's `evaluate` writer); returns the PNG paths."""
+    model, step = restore.restore_model(config, workdir)
+    rng = np.random.default_rng(config.sample_seed)
+    bs, latent = config.batch_size, config.latent_dim
+    prior = restore.decode(model, rng.standard_normal((PRIOR_SAMPLES, latent)).astype(np.float32), bs)
+    grids = {"prior": image_grid(prior, cols=8)}
+
+    if model.encoder is not None:
+        test_x, _ = restore.split_images(config, "test", 2 * PAIRS, data.load_index(config))
+        if len(test_x) < 2:
+            test_x = np.concatenate([test_x, test_x])
+        pairs = min(PAIRS, len(test_x) // 2)
+        order = rng.permutation(len(test_x))[:2 * pairs]
+        ends = test_x[order].reshape((pairs, 2) + test_x.shape[1:])
+        codes = restore.encode(model, ends.reshape((-1,) + test_x.shape[1:]), bs).reshape(pairs, 2, -1)
+    else:
+        pairs, ends = PAIRS, None
+        codes = rng.standard_normal((pairs, 2, latent)).astype(np.float32)
+    path = np.concatenate([interpolate(c[0], c[1], STEPS) for c in codes])
+    decoded = restore.decode(model, path, bs).reshape((pairs, STEPS) + prior.shape[1:])
+    if ends is not None:
+        decoded = np.concatenate([ends[:, :1], decoded, ends[:, 1:]], axis=1)
+    grids["interpolations"] = image_grid(decoded.reshape((-1,) + prior.shape[1:]),
+                                         cols=decoded.shape[1])
+
+    folder = os.path.join(workdir, "samples")
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    writer = restore.evaluate_writer(workdir)
+    with writer.as_default(step=step):
+        for name, grid in grids.items():
+            paths.append(os.path.join(folder, f"{name}_{step:07d}.png"))
+            write_png(paths[-1], grid)
+            tf.summary.image(name, grid[None], max_outputs=1)
+    writer.flush()
+    return paths
