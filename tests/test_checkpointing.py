@@ -74,3 +74,33 @@ def test_callback_saves_every_n_and_at_end_and_stops(tmp_path):
               callbacks=[checkpointing.CheckpointCallback(manager, 2, 5)])
     assert int(model.step.numpy()) == 5  # stopped inside the third epoch
     assert [int(p.rsplit("-", 1)[1]) for p in manager.checkpoints] == [2, 4, 5][-config.keep_checkpoints:]
+
+
+def test_truncated_newest_checkpoint_falls_back_to_the_previous(tmp_path, caplog):
+    config = tiny_config(model="vae", keep_checkpoints=5)
+    model = _trained(config, steps=1)
+    manager = checkpointing.make_manager(model, str(tmp_path), config)
+    manager.save(checkpoint_number=1)
+    expected = _state(model)
+    model.train_step(tf.zeros((8, 32, 32, 3)))
+    newest = manager.save(checkpoint_number=2)
+    with open(newest + ".data-00000-of-00001", "r+b") as f:
+        f.truncate(100)
+    fresh = VAEGAN(config.replace(seed=3))
+    fresh.compile()
+    assert checkpointing.restore_latest(checkpointing.make_manager(fresh, str(tmp_path), config)) == 1
+    restored = _state(fresh)
+    for key in expected:
+        np.testing.assert_array_equal(restored[key], expected[key], err_msg=key)
+
+
+def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
+    config = tiny_config(model="vae")
+    model = _trained(config, steps=1)
+    manager = checkpointing.make_manager(model, str(tmp_path), config)
+    path = manager.save(checkpoint_number=1)
+    open(path + ".index", "wb").close()
+    fresh = VAEGAN(config)
+    fresh.compile()
+    with pytest.raises(CheckpointError, match="no checkpoint .* can be restored"):
+        checkpointing.restore_latest(checkpointing.make_manager(fresh, str(tmp_path), config))

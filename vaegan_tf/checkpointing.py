@@ -16,6 +16,12 @@ from absl import logging
 
 from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError
+from vaegan_tf.model import all_finite
+
+
+# What a damaged or mismatched checkpoint raises while being read (a truncated data file gives
+# IndexError from TF's reader).
+UNREADABLE = (tf.errors.OpError, AssertionError, ValueError, IndexError, OSError)
 
 
 def network_variables(network: keras.Model) -> dict[str, keras.Variable]:
@@ -30,7 +36,8 @@ def network_variables(network: keras.Model) -> dict[str, keras.Variable]:
 def make_checkpoint(model) -> tf.train.Checkpoint:
     objects = {n: network_variables(net) for n, net in model.networks.items()}
     objects.update({f"{n}_optimizer": opt for n, opt in model.optimizers.items()})
-    return tf.train.Checkpoint(step=model.step, noise=model.noise.state, **objects)
+    return tf.train.Checkpoint(step=model.step, noise=model.noise.state,
+                               eval_noise=model.eval_noise.state, lr_scale=model.lr_scale, **objects)
 
 
 def make_manager(model, workdir: str, config: Config) -> tf.train.CheckpointManager:
@@ -39,17 +46,39 @@ def make_manager(model, workdir: str, config: Config) -> tf.train.CheckpointMana
 
 
 def restore_latest(manager: tf.train.CheckpointManager) -> int:
-    """Restores the newest checkpoint if there is one; returns the step it holds (0 if none)."""
-    path = manager.latest_checkpoint
-    if not path:
-        return 0
-    try:
-        manager.checkpoint.restore(path).assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
-        raise CheckpointError(f"cannot restore checkpoint {path}: {str(e).splitlines()[0]}") from None
-    step = int(manager.checkpoint.step.numpy())
-    logging.info("Resumed from %s at step %d", path, step)
-    return step
+    """Restores the newest readable checkpoint; returns the step it holds (0 if there is none).
+
+    A checkpoint that cannot be read (a truncated file, a disk error) is reported and the next
+    older one tried, so a crash while writing never costs more than one checkpoint interval.
+    """
+    errors = []
+    for path in reversed(manager.checkpoints):
+        try:
+            manager.checkpoint.restore(path).assert_existing_objects_matched()
+        except UNREADABLE as e:
+            errors.append(f"{path}: {str(e).strip().splitlines()[0]}")
+            logging.warning("Cannot restore %s", errors[-1])
+            continue
+        step = int(manager.checkpoint.step.numpy())
+        if errors:
+            logging.warning("Fell back to the older checkpoint %s (step %d)", path, step)
+        logging.info("Resumed from %s at step %d", path, step)
+        return step
+    if errors:
+        raise CheckpointError(f"no checkpoint in {manager.directory} can be restored; "
+                              f"newest: {errors[0]}")
+    return 0
+
+
+def save(manager: tf.train.CheckpointManager, model, step: int) -> str | None:
+    """Writes a checkpoint unless the model is mid-divergence or holds a NaN/inf weight."""
+    floats = [v.value for v in model.weights if "float" in str(v.dtype)]
+    if int(model.bad_streak.numpy()) or not bool(all_finite(floats)):
+        logging.warning("Not checkpointing step %d: the model is not in a finite state", step)
+        return None
+    path = manager.save(checkpoint_number=step)
+    logging.info("Saved checkpoint %s", path)
+    return path
 
 
 def load_discriminator(discriminator: keras.Model, workdir: str) -> str:
@@ -61,7 +90,7 @@ def load_discriminator(discriminator: keras.Model, workdir: str) -> str:
     try:
         tf.train.Checkpoint(discriminator=network_variables(discriminator)).restore(path) \
             .expect_partial().assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
+    except UNREADABLE as e:
         raise CheckpointError(f"--disl_from={workdir}: its discriminator does not fit this config "
                               f"(check --dis_width, --fc_width, --image_size): "
                               f"{str(e).splitlines()[0]}") from None
@@ -69,7 +98,7 @@ def load_discriminator(discriminator: keras.Model, workdir: str) -> str:
 
 
 class CheckpointCallback(keras.callbacks.Callback):
-    """Saves every `every` steps and at the end; stops training once `train_steps` is reached."""
+    """Saves every `every` steps and when fit() ends; stops training at `train_steps`."""
 
     def __init__(self, manager: tf.train.CheckpointManager, every: int, train_steps: int):
         super().__init__()
@@ -91,6 +120,5 @@ class CheckpointCallback(keras.callbacks.Callback):
             self._save()
 
     def _save(self):
-        path = self.manager.save(checkpoint_number=self.step)
-        self.saved = self.step
-        logging.info("Saved checkpoint %s", path)
+        if save(self.manager, self.model, self.step):
+            self.saved = self.step

@@ -1,8 +1,10 @@
-"""The one exception type that means "the user's input is wrong".
+"""The exception types that mean "the user's input is wrong", and the clean stop on a signal.
 
 run.py prints such errors as a single line and exits non-zero; anything else is a bug and keeps its
 traceback. Library modules raise subclasses so tests can tell the causes apart.
 """
+
+import signal
 
 
 class UserError(Exception):
@@ -19,3 +21,16 @@ class DataError(UserError):
 
 class CheckpointError(UserError):
     """A workdir or checkpoint cannot be used with the requested config."""
+
+
+class DivergenceError(UserError):
+    """Training kept producing NaN/inf after every allowed rollback."""
+
+
+class Interrupted(Exception):
+    """Training stopped on a signal after saving a checkpoint; the process should exit cleanly."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; a checkpoint "
+                         "was saved: rerun the same command to resume")
+        self.signum, self.step = signum, step

@@ -53,7 +53,7 @@ def _metric_names(config: Config) -> list[str]:
     names = []
     if config.uses_encoder:
         names += ["prior", "llike", "enc_loss", "recon_mse"]
-    names += ["dec_loss"]
+    names += ["dec_loss", "nonfinite"]
     if config.trains_discriminator:
         names += ["gan_dec", "dis_loss", "d_real"]
         names += [f"d_{fake}" for fake in _fake_kinds(config)]
@@ -71,12 +71,31 @@ def _fake_kinds(config: Config) -> list[str]:
     return {"both": ["recon", "prior"], "recon": ["recon"], "prior": ["prior"]}[config.gan_fakes]
 
 
-def default_optimizer(config: Config) -> keras.optimizers.Optimizer:
+class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """The configured learning rate times a variable factor the divergence guard can lower."""
+
+    def __init__(self, base: Any, scale: tf.Variable):
+        self.base, self.scale = base, scale
+
+    def __call__(self, step):
+        base = self.base(step) if callable(self.base) else self.base
+        return self.scale * tf.cast(base, self.scale.dtype)
+
+    def get_config(self):
+        return {"base": self.base, "scale": float(self.scale.numpy())}
+
+
+def default_optimizer(config: Config, lr_scale: tf.Variable) -> keras.optimizers.Optimizer:
     lr: Any = config.learning_rate
     if config.lr_schedule == "polynomial":
         lr = keras.optimizers.schedules.PolynomialDecay(lr, config.train_steps, end_learning_rate=0.0)
-    return keras.optimizers.RMSprop(learning_rate=lr, rho=config.rmsprop_rho,
+    return keras.optimizers.RMSprop(learning_rate=ScaledSchedule(lr, lr_scale), rho=config.rmsprop_rho,
                                     weight_decay=config.weight_decay or None)
+
+
+def all_finite(tensors) -> tf.Tensor:
+    """True when no loss or gradient holds a NaN or an infinity."""
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors if t is not None])
 
 
 class VAEGAN(keras.Model):
@@ -93,7 +112,15 @@ class VAEGAN(keras.Model):
             self.discriminator.trainable = False  # vae_disl: a fixed similarity metric
         self.fake_kinds = _fake_kinds(config)
         self.noise = keras.random.SeedGenerator(config.seed, name="noise")
+        # Validation draws its own noise, so how often it runs never changes training's draws
+        # (a resumed run must see the same noise as an uninterrupted one).
+        self.eval_noise = keras.random.SeedGenerator(config.seed + 1, name="eval_noise")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # Divergence guard state: the learning-rate factor, and non-finite steps seen in a row
+        # (the longest run since the guard last looked), kept on the device so no step syncs.
+        self.lr_scale = tf.Variable(1.0, trainable=False, name="lr_scale")
+        self.bad_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_streak")
+        self.worst_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="worst_streak")
         self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in _metric_names(config)}
 
     @property
@@ -113,7 +140,7 @@ class VAEGAN(keras.Model):
         unknown = set(optimizers) - set(self.trained_networks)
         if unknown:
             raise ValueError(f"no trained network named {sorted(unknown)}; have {self.trained_networks}")
-        self.optimizers = {n: optimizers.get(n) or default_optimizer(self.config)
+        self.optimizers = {n: optimizers.get(n) or default_optimizer(self.config, self.lr_scale)
                            for n in self.trained_networks}
         for name, opt in self.optimizers.items():
             # Built up front so checkpoints can restore slots before the first step.
@@ -133,16 +160,17 @@ class VAEGAN(keras.Model):
     def forward(self, images: tf.Tensor, training: bool) -> dict[str, tf.Tensor]:
         """Every loss term for one batch, from one pass through the networks."""
         c = self.config
+        noise = self.noise if training else self.eval_noise
         batch = tf.shape(images)[0]
         terms: dict[str, tf.Tensor] = {}
         codes, generated = [], {}
         if self.encoder is not None:
             mean, log_var = self.encoder(images, training=training)
-            eps = keras.random.normal(tf.shape(mean), seed=self.noise)
+            eps = keras.random.normal(tf.shape(mean), seed=noise)
             codes.append(reparameterize(mean, log_var, eps))
             terms["prior"] = losses.kl_prior(mean, log_var)
         if "prior" in self.fake_kinds:
-            codes.append(keras.random.normal((batch, c.latent_dim), seed=self.noise))
+            codes.append(keras.random.normal((batch, c.latent_dim), seed=noise))
         # One Dec call on [z, z_p] (and one Dis call below) so both share BN batch statistics.
         decoded = tf.split(self.decoder(tf.concat(codes, 0), training=training), len(codes))
         if self.encoder is not None:
@@ -201,6 +229,20 @@ class VAEGAN(keras.Model):
 
     def train_step(self, data):
         terms, grads = self.gradients(self._unpack(data))
+        # A step with a NaN or infinity anywhere is not applied to any network: one bad batch must
+        # not poison the weights (the divergence guard handles runs of them).
+        finite = all_finite([terms[LOSS_OF[n]] for n in grads] + [g for gs in grads.values() for g in gs])
+        tf.cond(finite, lambda: self._apply_all(terms, grads), lambda: tf.constant(False))
+        self.bad_streak.assign(tf.where(finite, tf.zeros_like(self.bad_streak), self.bad_streak + 1))
+        self.worst_streak.assign(tf.maximum(self.worst_streak, self.bad_streak))
+        terms["nonfinite"] = 1.0 - tf.cast(finite, tf.float32)
+        if "train_dis" in terms:
+            terms["skip_dis"] = 1.0 - tf.cast(terms["train_dis"], tf.float32)
+            terms["skip_dec"] = 1.0 - tf.cast(terms["train_dec"], tf.float32)
+        self.step.assign_add(1)
+        return self._update_metrics(terms)
+
+    def _apply_all(self, terms, grads):
         for name, g in grads.items():
             optimizer, variables = self.optimizers[name], self.networks[name].trainable_variables
             gate = GATE_OF.get(name)
@@ -209,11 +251,7 @@ class VAEGAN(keras.Model):
                         lambda: tf.constant(False))
             else:
                 optimizer.apply_gradients(zip(g, variables))
-        if "train_dis" in terms:
-            terms["skip_dis"] = 1.0 - tf.cast(terms["train_dis"], tf.float32)
-            terms["skip_dec"] = 1.0 - tf.cast(terms["train_dec"], tf.float32)
-        self.step.assign_add(1)
-        return self._update_metrics(terms)
+        return tf.constant(True)
 
     def test_step(self, data):
         return self._update_metrics(self.forward(self._unpack(data), training=False))

@@ -1,0 +1,163 @@
+"""Faults: NaN batches, divergence rollbacks, and a clean stop on SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_config
+from vaegan_tf import checkpointing, data, faults, train
+from vaegan_tf.errors import DivergenceError
+from vaegan_tf.model import VAEGAN
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _model(**kw):
+    model = VAEGAN(tiny_config(**kw))
+    model.compile()
+    return model
+
+
+def test_nan_batch_is_not_applied():
+    model = _model()
+    before = [v.numpy() for v in model.weights]
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+    x[3, 5, 5, 1] = np.nan
+    logs = model.train_step(tf.constant(x))
+    assert float(logs["nonfinite"]) == 1.0
+    assert int(model.bad_streak.numpy()) == 1 and int(model.step.numpy()) == 1
+    trainable = {v.path for net in model.networks.values() for v in net.trainable_variables}
+    for v, b in zip(model.weights, before):
+        if v.path in trainable:
+            np.testing.assert_array_equal(v.numpy(), b, err_msg=v.path)
+    logs = model.train_step(tf.constant(np.nan_to_num(x)))
+    assert float(logs["nonfinite"]) == 0.5 and int(model.bad_streak.numpy()) == 0
+
+
+def test_no_checkpoint_while_diverging(tmp_path):
+    model = _model()
+    manager = checkpointing.make_manager(model, str(tmp_path), model.config)
+    model.bad_streak.assign(1)
+    assert checkpointing.save(manager, model, 1) is None
+    model.bad_streak.assign(0)
+    model.decoder.weights[0].assign(tf.fill(model.decoder.weights[0].shape, np.inf))
+    assert checkpointing.save(manager, model, 1) is None
+    assert manager.checkpoints == []
+
+
+def _poisoned(monkeypatch, poison: tf.Variable, from_batch: int):
+    """Feeds NaN images from the `from_batch`-th batch of each pass while `poison` is set."""
+    make = data.make_dataset
+
+    def make_dataset(config, split, training, **kw):
+        ds = make(config, split, training, **kw)
+        if not training:
+            return ds
+        return ds.enumerate().map(lambda i, xy: (
+            tf.where(poison & (i >= from_batch), tf.fill(tf.shape(xy[0]), np.nan), xy[0]), xy[1]))
+    monkeypatch.setattr(train.data, "make_dataset", make_dataset)
+
+
+def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch):
+    poison = tf.Variable(True)
+    _poisoned(monkeypatch, poison, from_batch=2)
+    recover = faults.DivergenceGuard.recover
+    seen = {}
+
+    def recover_once(self):
+        step = recover(self)
+        seen["step"], seen["lr_scale"] = step, float(self.model.lr_scale.numpy())
+        poison.assign(False)  # the bad stretch is over
+        return step
+    monkeypatch.setattr(faults.DivergenceGuard, "recover", recover_once)
+    config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=8, divergence_patience=2,
+                         checkpoint_every=2, keep_checkpoints=10)
+    workdir = str(tmp_path / "run")
+    final = train.train_and_evaluate(config, workdir, verbose=0)
+    assert seen == {"step": 2, "lr_scale": 0.5}  # back to the last good checkpoint, lr halved
+    assert all(np.isfinite(v) for v in final.values())
+    model = VAEGAN(config)
+    model.compile()
+    manager = checkpointing.make_manager(model, workdir, config)
+    # Every checkpoint written is finite; none was written from the diverged steps 3-4.
+    for path in manager.checkpoints:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            value = reader.get_tensor(name)
+            if np.issubdtype(np.asarray(value).dtype, np.floating):
+                assert np.all(np.isfinite(value)), (path, name)
+    assert checkpointing.restore_latest(manager) == 8
+    assert float(model.lr_scale.numpy()) == 0.5  # the lowered rate survives a resume
+
+
+def test_persistent_divergence_stops_with_a_clear_error(tmp_path, monkeypatch):
+    _poisoned(monkeypatch, tf.Variable(True), from_batch=2)
+    config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=20, divergence_patience=2,
+                         checkpoint_every=2, max_recoveries=2)
+    with pytest.raises(DivergenceError, match="diverged .* after 2 rollbacks"):
+        train.train_and_evaluate(config, str(tmp_path / "run"), verbose=0)
+
+
+def test_sigterm_saves_a_checkpoint_at_the_current_step(tmp_path):
+    workdir = tmp_path / "run"
+    cmd = [sys.executable, os.path.join(ROOT, "run.py"), f"--workdir={workdir}", "--dataset=synthetic",
+           "--synthetic_images=60", "--image_size=32", "--enc_width=4", "--dec_width=2",
+           "--dis_width=2", "--fc_width=16", "--latent_dim=4", "--batch_size=4",
+           "--train_steps=100000", "--log_every=1", "--eval_every=1000", "--image_every=1000",
+           "--checkpoint_every=100000", "--eval_batches=1", "--verbose=0"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    events = workdir / "tensorboard" / "train"
+    while time.time() < deadline and not (events.exists() and any(events.iterdir())):
+        time.sleep(0.5)
+    time.sleep(2)  # a few steps in
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "Traceback" not in err
+    last = [l for l in err.splitlines() if l.strip()][-1]
+    assert last.startswith("stopped by SIGTERM at step ")
+    step = int(last.split("at step ")[1].split(";")[0])
+    assert step > 0
+    assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith(f"ckpt-{step}")
+
+
+def _tiny_cmd(workdir, *extra):
+    return [sys.executable, os.path.join(ROOT, "run.py"), f"--workdir={workdir}",
+            "--dataset=synthetic", "--synthetic_images=60", "--image_size=32", "--enc_width=4",
+            "--dec_width=2", "--dis_width=2", "--fc_width=16", "--latent_dim=4", "--batch_size=4",
+            "--log_every=1", "--eval_batches=1", "--verbose=0", *extra]
+
+
+def _variables(path):
+    reader = tf.train.load_checkpoint(path)
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+            if not n.startswith("save_counter")}
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path):
+    flags = ["--deterministic", "--train_steps=12", "--checkpoint_every=3", "--eval_every=2",
+             "--image_every=4", f"--data_dir={tmp_path / 'data'}"]
+    subprocess.run(_tiny_cmd(tmp_path / "straight", *flags), check=True, capture_output=True,
+                   timeout=180)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_tiny_cmd(killed, *flags), stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not tf.train.latest_checkpoint(str(killed / "checkpoints")):
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: no chance to save anything
+    proc.wait()
+    first = tf.train.latest_checkpoint(str(killed / "checkpoints"))
+    assert first is not None and not first.endswith("ckpt-12"), first
+    subprocess.run(_tiny_cmd(killed, *flags), check=True, capture_output=True, timeout=180)
+    a = _variables(str(tmp_path / "straight" / "checkpoints" / "ckpt-12"))
+    b = _variables(str(killed / "checkpoints" / "ckpt-12"))
+    assert a.keys() == b.keys() and len(a) > 50
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
