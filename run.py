@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ star
 from absl import app, flags, logging  # noqa: E402
 
 from vaegan_tf import config as config_lib  # noqa: E402
-from vaegan_tf.errors import UserError  # noqa: E402
+from vaegan_tf.errors import Interrupted, UserError  # noqa: E402
 
 MODES = ("train", "evaluate", "export", "sample", "attributes", "benchmark")
 
@@ -40,28 +40,52 @@ HELP = {
     "batch_size": "images per training step",
     "train_steps": "total optimizer steps; a resumed run continues to this total",
     "seed": "random seed for weights, noise, shuffling and synthetic data",
+    "deterministic": "deterministic TF ops: a killed and resumed run ends bit-identical",
+    "divergence_patience": "non-finite steps in a row before rolling back to the last checkpoint",
+    "lr_backoff": "learning-rate factor at each divergence rollback",
+    "max_recoveries": "divergence rollbacks allowed before stopping with an error",
     "dataset": "synthetic (embedded demo data), celeba (a CelebA folder) or tfds",
     "data_dir": "dataset folder (default for synthetic: WORKDIR/data)",
     "crop": "original (authors' 148x148 + blur) or center108 (DCGAN)",
     "synthetic_images": "how many images the synthetic dataset draws",
     "shuffle_buffer": "tf.data shuffle buffer size",
+    "augment": "light augmentation: small shifts, zoom, rotation, gamma/contrast/hue jitter",
+    "cache": "cache of preprocessed crops: auto (memory if it fits, else file if --cache_dir), "
+             "memory, file (TFRecords in --cache_dir) or none",
+    "cache_dir": "folder for --cache=file (default when training: WORKDIR/cache)",
+    "skip_corrupt": "skip corrupt or truncated images (counted and reported) instead of stopping",
+    "tfds_manual_dir": "--dataset=tfds: folder of CelebA's five original files "
+                       "(default: DATA_DIR/downloads/manual)",
     "log_every": "steps between TensorBoard scalar writes (one Keras epoch)",
     "eval_every": "steps between validation passes (multiple of --log_every)",
     "eval_batches": "batches per validation pass",
     "image_every": "steps between sample/reconstruction grids (multiple of --log_every)",
     "checkpoint_every": "steps between checkpoints",
     "keep_checkpoints": "how many checkpoints to keep",
+    "export_every": "steps between SavedModel exports to WORKDIR/export (0 = only at the end)",
+    "classifier_dir": "evaluate/attributes: attribute-classifier cache, shareable across runs "
+                      "on the same data (default WORKDIR/classifier)",
+    "classifier_steps": "training steps of the attribute classifier (trained once, then cached)",
+    "inception_weights": "evaluate: local InceptionV3 no-top .h5 weights; adds real FID",
+    "eval_images": "evaluate/attributes: images per split (and samples) the metrics use, at most",
+    "knn_dataset": "evaluate: kNN on a prepared TFDS dataset's label (e.g. cifar10) instead of "
+                   "the attributes",
+    "knn_data_dir": "evaluate: TFDS data_dir holding --knn_dataset (default: TFDS's own)",
+    "edit_attributes": "attributes: comma-separated attributes pictured (default: all)",
+    "sample_seed": "evaluate/attributes/sample: seed of prior samples and pictured faces",
 }
 
 flags.DEFINE_enum("mode", "train", MODES, "what to do")
 flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoard, samples")
+flags.DEFINE_string("checkpoint", None, "--mode=export: checkpoint prefix or folder to export "
+                    "(default: the newest in WORKDIR/checkpoints)")
 flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
            str: flags.DEFINE_string}
 _CHOICES = {"model": config_lib.MODELS, "dataset": config_lib.DATASETS, "crop": config_lib.CROPS,
             "gan_fakes": config_lib.GAN_FAKES, "gan_loss": config_lib.GAN_LOSSES,
-            "lr_schedule": config_lib.LR_SCHEDULES}
+            "lr_schedule": config_lib.LR_SCHEDULES, "cache": config_lib.CACHES}
 for _field in dataclasses.fields(config_lib.Config):
     if _field.name in _CHOICES:
         flags.DEFINE_enum(_field.name, _field.default, _CHOICES[_field.name], HELP[_field.name])
@@ -79,8 +103,31 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
     if mode == "train":
         from vaegan_tf import train  # imported late: TensorFlow start-up is slow
         train.train_and_evaluate(config, workdir, verbose=FLAGS.verbose)
+    elif mode == "export":
+        # The run's own config.json describes the networks; model flags are not needed here.
+        from export import saved_model
+        saved_model.export_from_workdir(workdir, FLAGS.checkpoint)
+    elif mode in ("evaluate", "attributes", "sample"):
+        # The run's config.json describes the networks; flags add what to measure (restore.py).
+        from vaegan_tf import restore
+        explicit = {f.name for f in dataclasses.fields(config_lib.Config) if FLAGS[f.name].present}
+        config = restore.run_config(workdir, config, explicit)
+        if mode == "evaluate":
+            from vaegan_tf import evaluate
+            print(evaluate.format_table(evaluate.evaluate(config, workdir)))
+        elif mode == "attributes":
+            from vaegan_tf import attributes
+            print(attributes.format_table(attributes.attribute_mode(config, workdir)))
+        else:
+            from vaegan_tf import sampling
+            for path in sampling.sample_mode(config, workdir):
+                print(path)
+    elif mode == "benchmark":
+        from vaegan_tf import benchmark
+        benchmark.run_benchmark(config, workdir)
     else:
-        raise UserError(f"--mode={mode} is not available in this version; use --mode=train")
+        raise UserError(f"--mode={mode} is not available in this version; "
+                        "use --mode=train, evaluate, attributes, sample or export")
 
 
 def main(argv):
@@ -94,6 +141,10 @@ def main(argv):
         logging.flush()
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as e:  # a signal: the run saved a checkpoint and stops cleanly
+        logging.flush()
+        print(str(e), file=sys.stderr)
+        sys.exit(128 + e.signum)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

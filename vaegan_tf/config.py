@@ -15,6 +15,7 @@ from vaegan_tf.errors import ConfigError
 MODELS = ("vaegan", "vae", "vae_disl", "vaegan_dis0", "gan")
 DATASETS = ("synthetic", "celeba", "tfds")
 CROPS = ("original", "center108")
+CACHES = ("auto", "memory", "file", "none")
 GAN_FAKES = ("both", "prior", "recon")
 GAN_LOSSES = ("non_saturating", "saturating")
 LR_SCHEDULES = ("constant", "polynomial")
@@ -23,8 +24,16 @@ LR_SCHEDULES = ("constant", "polynomial")
 # run goes, not what the checkpoint's variables mean.
 RESUME_SAFE_FIELDS = frozenset({
     "train_steps", "log_every", "eval_every", "image_every", "checkpoint_every", "keep_checkpoints",
-    "eval_batches", "data_dir", "disl_from",
+    "eval_batches", "data_dir", "disl_from", "export_every",
+    "deterministic", "divergence_patience", "lr_backoff", "max_recoveries",  # fault handling
+    "cache", "cache_dir", "skip_corrupt", "tfds_manual_dir",  # where the same images come from
 })
+# Fields of the offline modes (evaluate, attributes, sample): they never shape a run.
+OFFLINE_FIELDS = frozenset({
+    "classifier_dir", "classifier_steps", "inception_weights", "eval_images", "knn_dataset",
+    "knn_data_dir", "edit_attributes", "sample_seed",
+})
+RESUME_SAFE_FIELDS = RESUME_SAFE_FIELDS | OFFLINE_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +64,10 @@ class Config:
     batch_size: int = 64  # images per step (paper: 64)
     train_steps: int = 100_000  # total optimizer steps; a resumed run continues to this total
     seed: int = 0  # seeds weights, noise, shuffling and the synthetic data
+    deterministic: bool = False  # TF op determinism: a resumed run matches an uninterrupted one
+    divergence_patience: int = 20  # non-finite steps in a row before rolling back to a checkpoint
+    lr_backoff: float = 0.5  # learning-rate factor applied at each divergence rollback
+    max_recoveries: int = 3  # rollbacks allowed before the run stops with an error
 
     # --- data ---
     dataset: str = "celeba"  # one of DATASETS
@@ -62,6 +75,11 @@ class Config:
     crop: str = "original"  # authors' 148x148 crop + blur (original) or DCGAN's 108x108 centre crop
     synthetic_images: int = 4000  # number of images the synthetic dataset draws
     shuffle_buffer: int = 10_000  # tf.data shuffle buffer in examples
+    augment: bool = False  # light random shift/zoom/rotation and gamma/contrast/hue jitter
+    cache: str = "auto"  # uint8 crops cached in memory, as TFRecords in cache_dir, or not (CACHES)
+    cache_dir: str = ""  # folder of --cache=file shards ("" = <workdir>/cache when training)
+    skip_corrupt: bool = False  # skip (and count) corrupt images instead of stopping at the first
+    tfds_manual_dir: str = ""  # --dataset=tfds: CelebA's 5 files ("" = <data_dir>/downloads/manual)
 
     # --- bookkeeping ---
     log_every: int = 100  # steps per Keras epoch: scalars go to TensorBoard at each epoch end
@@ -70,6 +88,17 @@ class Config:
     image_every: int = 1000  # steps between sample/reconstruction grids; a multiple of log_every
     checkpoint_every: int = 1000  # steps between checkpoints (one is also written at the end)
     keep_checkpoints: int = 3  # checkpoints kept on disk
+    export_every: int = 0  # steps between SavedModel exports during training (0 = only at the end)
+
+    # --- evaluation, attribute vectors and sampling (--mode=evaluate/attributes/sample) ---
+    classifier_dir: str = ""  # cache of the attribute classifier ("" = <workdir>/classifier)
+    classifier_steps: int = 1000  # training steps of the attribute classifier (once, then cached)
+    inception_weights: str = ""  # InceptionV3 .h5 weights (no top) for real FID; "" = skip FID
+    eval_images: int = 1000  # images per split (and samples) the offline metrics use, at most
+    knn_dataset: str = ""  # kNN on a labelled TFDS dataset (e.g. cifar10); "" = our attributes
+    knn_data_dir: str = ""  # TFDS data_dir holding --knn_dataset ("" = TFDS's default)
+    edit_attributes: str = ""  # comma-separated attributes for the Fig. 6 grid ("" = all)
+    sample_seed: int = 0  # seed of prior samples and of the faces the offline modes picture
 
     def __post_init__(self):
         _validate(self)
@@ -131,12 +160,12 @@ def _validate(c: Config) -> None:
             _fail(f.name, f"expected {f.type}, got {value!r}")
     for name, choices in (("model", MODELS), ("dataset", DATASETS), ("crop", CROPS),
                           ("gan_fakes", GAN_FAKES), ("gan_loss", GAN_LOSSES),
-                          ("lr_schedule", LR_SCHEDULES)):
+                          ("lr_schedule", LR_SCHEDULES), ("cache", CACHES)):
         if getattr(c, name) not in choices:
             _fail(name, f"must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
     for name in ("latent_dim", "enc_width", "dec_width", "dis_width", "fc_width", "batch_size",
                  "train_steps", "log_every", "eval_every", "eval_batches", "image_every",
-                 "checkpoint_every", "keep_checkpoints", "shuffle_buffer"):
+                 "checkpoint_every", "keep_checkpoints", "shuffle_buffer", "divergence_patience"):
         if getattr(c, name) <= 0:
             _fail(name, f"must be > 0; got {getattr(c, name)}")
     if c.image_size < 16 or c.image_size % 8:
@@ -150,8 +179,14 @@ def _validate(c: Config) -> None:
             _fail(name, f"must be >= 0; got {getattr(c, name)}")
     if not 0 < c.rmsprop_rho < 1:
         _fail("rmsprop_rho", f"must be in (0, 1); got {c.rmsprop_rho}")
+    if not 0 < c.lr_backoff < 1:
+        _fail("lr_backoff", f"must be in (0, 1); got {c.lr_backoff}")
+    if c.max_recoveries < 0:
+        _fail("max_recoveries", f"must be >= 0; got {c.max_recoveries}")
     if not c.equilibrium > 0:
         _fail("equilibrium", f"must be > 0; got {c.equilibrium}")
+    if c.export_every < 0:
+        _fail("export_every", f"must be >= 0 (0 = export only at the end); got {c.export_every}")
     if not c.margin >= 0:
         _fail("margin", f"must be >= 0; got {c.margin}")
     if c.synthetic_images < 20:
@@ -163,5 +198,13 @@ def _validate(c: Config) -> None:
         _fail("disl_from", "--model=vae_disl needs the workdir of an earlier gan or vaegan run")
     if c.model != "vae_disl" and c.disl_from:
         _fail("disl_from", f"is only used with --model=vae_disl, not --model={c.model}")
+    for name in ("classifier_steps", "eval_images"):
+        if getattr(c, name) <= 0:
+            _fail(name, f"must be > 0; got {getattr(c, name)}")
+    if c.inception_weights and not os.path.isfile(c.inception_weights):
+        _fail("inception_weights", f"no such file: {c.inception_weights} (Keras InceptionV3 "
+              "weights cannot be downloaded here; give a local .h5 file)")
+    if c.edit_attributes and not all(n.strip() for n in c.edit_attributes.split(",")):
+        _fail("edit_attributes", f"expected comma-separated names; got {c.edit_attributes!r}")
     if c.disl_from and not os.path.isdir(c.disl_from):
         _fail("disl_from", f"no such directory: {c.disl_from}")

@@ -8,9 +8,11 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
-from vaegan_tf import checkpointing, data, summaries
+from export.saved_model import ExportCallback
+from vaegan_tf import checkpointing, corrupt, data, faults, summaries
 from vaegan_tf.config import RESUME_SAFE_FIELDS, Config
 from vaegan_tf.errors import CheckpointError
 from vaegan_tf.model import VAEGAN
@@ -22,7 +24,10 @@ RECON_GRID = 32  # validation images per reconstruction grid (beside their recon
 def resolve_config(config: Config, workdir: str) -> Config:
     """Fills defaults that depend on the workdir (the synthetic data goes under it)."""
     if not config.data_dir and config.dataset == "synthetic":
-        return config.replace(data_dir=os.path.join(workdir, "data"))
+        config = config.replace(data_dir=os.path.join(workdir, "data"))
+    if not config.cache_dir and config.cache in ("auto", "file"):
+        # Splits too big for memory are cached as TFRecords beside the run (data.make_dataset).
+        config = config.replace(cache_dir=os.path.join(workdir, "cache"))
     return config
 
 
@@ -61,6 +66,7 @@ def _fixed_inputs(config: Config, val_ds) -> tuple[np.ndarray, np.ndarray | None
     return sample_z, images[:RECON_GRID]
 
 
+@corrupt.raise_data_errors()  # a corrupt image met by tf.data ends as a DataError naming it
 def train_and_evaluate(config: Config, workdir: str, verbose: int = 1) -> dict[str, float]:
     """Trains `config.model` to `config.train_steps` total steps in `workdir`, resuming if it can.
 
@@ -69,10 +75,15 @@ def train_and_evaluate(config: Config, workdir: str, verbose: int = 1) -> dict[s
     config = resolve_config(config, workdir)
     check_resumable(config, workdir)
     index = data.load_index(config)  # before writing anything: missing data leaves no trace
-    write_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
-    train_ds = data.make_dataset(config, "train", training=True, index=index)
-    validation = data.make_dataset(config, "validation", training=False, index=index)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    skipped = data.CorruptImages()  # filled only with --skip_corrupt
+    # Also before writing: building a file cache may stop at a corrupt image.
+    train_ds = data.make_dataset(config, "train", training=True, index=index, corrupt=skipped)
+    validation = data.make_dataset(config, "validation", training=False, index=index,
+                                   corrupt=skipped)
+    write_config(config, workdir)
     val_ds = validation.take(config.eval_batches)
 
     model = VAEGAN(config)
@@ -92,22 +103,37 @@ def train_and_evaluate(config: Config, workdir: str, verbose: int = 1) -> dict[s
                                               throughput)
     callbacks = [
         throughput,
+        # Before the logger, which writes its value; only runs that may skip images chart it.
+        *([corrupt.SkippedImagesCallback(skipped)] if config.skip_corrupt else []),
         tensorboard,
         # Last, so the final checkpoint is written after the final summaries.
         checkpointing.CheckpointCallback(manager, config.checkpoint_every, config.train_steps),
+        ExportCallback(workdir, config.export_every),  # SavedModels for TF Serving
     ]
-    first_epoch = start // config.log_every
-    model.fit(
-        train_ds,
-        initial_epoch=first_epoch,
-        epochs=first_epoch + math.ceil((config.train_steps - start) / config.log_every),
-        steps_per_epoch=config.log_every,
-        validation_data=val_ds,
-        validation_freq=config.eval_every // config.log_every,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=verbose,
-    )
+    guard = faults.DivergenceGuard(manager, config.divergence_patience, config.lr_backoff,
+                                   config.max_recoveries)
+    stop = faults.SignalStop()
+    with stop.installed():
+        # fit() ends early after a divergence rollback (the step went back) or a signal.
+        while (start := int(model.step.numpy())) < config.train_steps and stop.signum is None:
+            first_epoch = start // config.log_every
+            # The training stream is a pure function of the seed: skipping the steps already
+            # taken puts a resumed run on exactly the batches an uninterrupted one would see.
+            model.fit(
+                train_ds.skip(start),
+                initial_epoch=first_epoch,
+                epochs=first_epoch + math.ceil((config.train_steps - start) / config.log_every),
+                steps_per_epoch=config.log_every,
+                validation_data=val_ds,
+                validation_freq=config.eval_every // config.log_every,
+                callbacks=callbacks + [guard, stop],
+                shuffle=False,
+                verbose=verbose,
+            )
+            if guard.pending:
+                guard.recover()
+    if stop.signum is not None:
+        raise faults.Interrupted(stop.signum, int(model.step.numpy()))
     # A validation pass at the final step, whatever --eval_every, so every run ends with one.
     final = model.evaluate(val_ds, return_dict=True, verbose=0)
     tensorboard.write_scalars("validation", final)
