@@ -6,7 +6,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
+from vaegan_tf import synthetic  # noqa: E402
 from vaegan_tf.config import Config  # noqa: E402
+
+NUM_SYNTHETIC = 120  # 96 train, 12 validation, 12 test
 
 
 def tiny_config(**overrides) -> Config:
@@ -22,3 +25,11 @@ def tiny_config(**overrides) -> Config:
 @pytest.fixture
 def tiny():
     return tiny_config
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory) -> str:
+    """A small synthetic dataset in CelebA's official layout, drawn once per test session."""
+    root = str(tmp_path_factory.mktemp("synthetic") / "data")
+    synthetic.ensure_synthetic(root, NUM_SYNTHETIC, seed=0)
+    return root

@@ -8,17 +8,10 @@ import numpy as np
 import pytest
 
 from celeba_fixtures import write_csv_layout, write_layout
+from conftest import NUM_SYNTHETIC
 from vaegan_tf import celeba, synthetic
 from vaegan_tf.errors import DataError
 
-NUM_SYNTHETIC = 120  # 96 train, 12 validation, 12 test
-
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> str:
-    root = str(tmp_path_factory.mktemp("synthetic") / "data")
-    synthetic.ensure_synthetic(root, NUM_SYNTHETIC, seed=0)
-    return root
 
 
 # --- read_celeba ---------------------------------------------------------------------------------

@@ -10,18 +10,11 @@ import pytest
 import tensorflow as tf
 
 from celeba_fixtures import write_csv_layout, write_layout
+from conftest import NUM_SYNTHETIC
 from vaegan_tf import cache, corrupt, data, synthetic
 from vaegan_tf.config import Config
 from vaegan_tf.errors import DataError
 
-NUM_SYNTHETIC = 120  # 96 train, 12 validation, 12 test
-
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> str:
-    root = str(tmp_path_factory.mktemp("synthetic") / "data")
-    synthetic.ensure_synthetic(root, NUM_SYNTHETIC, seed=0)
-    return root
 
 
 def _config(root: str, **changes) -> Config:
