@@ -134,7 +134,11 @@ class VAEGAN(keras.Model):
         return names + (["discriminator"] if self.config.trains_discriminator else [])
 
     def compile(self, optimizers: dict[str, keras.optimizers.Optimizer] | None = None, **kwargs):
-        """`optimizers` maps each trained network's name to its own optimizer (default: RMSProp)."""
+        """`optimizers` maps each trained network's name to its own optimizer (default: RMSProp).
+
+        Only the default optimizers follow `lr_scale`, which the divergence guard lowers; pass a
+        ScaledSchedule(rate, model.lr_scale) as a custom optimizer's learning rate to keep that.
+        """
         super().compile(**kwargs)
         optimizers = dict(optimizers or {})
         unknown = set(optimizers) - set(self.trained_networks)
