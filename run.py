@@ -28,6 +28,7 @@ HELP = {
     "image_size": "image side in pixels, a multiple of 8",
     "gamma": "weight of the reconstruction term in Dec's loss (γ, Eq. 9)",
     "gan_fakes": "fakes the GAN sees: both (Eq. 10), prior = Dec(z_p) only, recon = Dec(Enc(x)) only",
+    "dis_batch": "Dis BatchNorm statistics: joint over [x, x~, x_p] (authors) or separate per source",
     "gan_loss": "Dec's GAN term: non_saturating (-log D) or saturating (log(1-D))",
     "disl_from": "vae_disl: workdir of an earlier gan/vaegan run whose Dis_l is the similarity",
     "equilibrium_gate": "skip Dis/Dec updates when out of equilibrium (authors' code)",
@@ -85,7 +86,8 @@ _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEF
            str: flags.DEFINE_string}
 _CHOICES = {"model": config_lib.MODELS, "dataset": config_lib.DATASETS, "crop": config_lib.CROPS,
             "gan_fakes": config_lib.GAN_FAKES, "gan_loss": config_lib.GAN_LOSSES,
-            "lr_schedule": config_lib.LR_SCHEDULES, "cache": config_lib.CACHES}
+            "lr_schedule": config_lib.LR_SCHEDULES, "cache": config_lib.CACHES,
+            "dis_batch": config_lib.DIS_BATCHES}
 for _field in dataclasses.fields(config_lib.Config):
     if _field.name in _CHOICES:
         flags.DEFINE_enum(_field.name, _field.default, _CHOICES[_field.name], HELP[_field.name])

@@ -14,7 +14,9 @@ def _images(n=8, size=32, seed=0):
 
 
 def _softplus(x):
-    return tf.math.log1p(tf.exp(-tf.abs(x))) + tf.maximum(x, 0.0)
+    # Not max(x, 0) + log1p(exp(-|x|)): its gradient is wrong at exactly x = 0, which a logit
+    # hits when all of Dis's last ReLUs are off.
+    return -tf.math.log_sigmoid(-x)
 
 
 def _reference_terms(model, x):
@@ -94,11 +96,12 @@ def test_masked_gradients_match_separate_tapes(gan_loss):
         assert max(np.abs(u).max() for u in real_only) == 0  # the reference uses the same form
 
 
-def test_encoder_gradient_ignores_gan_form_and_gamma():
+@pytest.mark.parametrize("dis_batch", ["joint", "separate"])
+def test_encoder_gradient_ignores_gan_form_and_gamma(dis_batch):
     x = _images()
     grads, first = {}, None
     for kw in (dict(gan_loss="saturating", gamma=1e-6), dict(gan_loss="non_saturating", gamma=0.5)):
-        model = _model(**kw)
+        model = _model(dis_batch=dis_batch, **kw)
         if first is None:
             first = model
         else:  # same weights and the same noise draws
@@ -181,3 +184,17 @@ def test_compile_rejects_optimizer_for_untrained_network():
     model = VAEGAN(tiny_config(model="vae"))
     with pytest.raises(ValueError, match="discriminator"):
         model.compile(optimizers={"discriminator": keras.optimizers.SGD()})
+
+
+@pytest.mark.parametrize("dis_batch", ["joint", "separate"])
+def test_dis_batch_statistics(dis_batch):
+    model = _model(dis_batch=dis_batch)
+    x = _images()
+    terms = model.forward(x, training=True)
+    alone = float(tf.reduce_mean(tf.sigmoid(model.discriminator(x, training=True)[0])))
+    # Per-source calls normalise the real batch by its own statistics; one joint call does not.
+    if dis_batch == "separate":
+        np.testing.assert_allclose(float(terms["d_real"]), alone, rtol=1e-5)
+    else:
+        assert abs(float(terms["d_real"]) - alone) > 1e-4
+

@@ -17,6 +17,7 @@ DATASETS = ("synthetic", "celeba", "tfds")
 CROPS = ("original", "center108")
 CACHES = ("auto", "memory", "file", "none")
 GAN_FAKES = ("both", "prior", "recon")
+DIS_BATCHES = ("joint", "separate")
 GAN_LOSSES = ("non_saturating", "saturating")
 LR_SCHEDULES = ("constant", "polynomial")
 
@@ -50,6 +51,9 @@ class Config:
     image_size: int = 64  # square side in pixels; must be a multiple of 8 (three stride-2 stages)
     gamma: float = 1e-6  # weight of L_llike against L_GAN in Dec's loss (authors' final code: 1e-6)
     gan_fakes: str = "both"  # fakes the GAN sees: Dec(Enc(x)) and Dec(z_p) (Eq. 10), or only one
+    # Dis's BN batch statistics: over [x, x̃, x_p] in one call (authors' code) or per source. At
+    # small CPU budgets "joint" lets Dis win at once (README); "separate" trains (ganhacks #4).
+    dis_batch: str = "joint"
     gan_loss: str = "non_saturating"  # Dec's GAN term: -log D(G) (non_saturating) or log(1-D(G))
     disl_from: str = ""  # vae_disl only: workdir of an earlier gan/vaegan run whose Dis_l is reused
     equilibrium_gate: bool = False  # authors' code: skip Dis/Dec updates out of equilibrium
@@ -159,7 +163,7 @@ def _validate(c: Config) -> None:
         if not isinstance(value, expected) or (f.type != "bool" and isinstance(value, bool)):
             _fail(f.name, f"expected {f.type}, got {value!r}")
     for name, choices in (("model", MODELS), ("dataset", DATASETS), ("crop", CROPS),
-                          ("gan_fakes", GAN_FAKES), ("gan_loss", GAN_LOSSES),
+                          ("gan_fakes", GAN_FAKES), ("gan_loss", GAN_LOSSES), ("dis_batch", DIS_BATCHES),
                           ("lr_schedule", LR_SCHEDULES), ("cache", CACHES)):
         if getattr(c, name) not in choices:
             _fail(name, f"must be one of {', '.join(choices)}; got {getattr(c, name)!r}")

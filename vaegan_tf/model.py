@@ -186,11 +186,16 @@ class VAEGAN(keras.Model):
             dis_inputs = ["real"] + [k for k in ("recon", "prior")
                                      if k in self.fake_kinds or (k == "recon" and c.similarity == "disl")]
             batches = {"real": images, **generated}
-            logits, features = self.discriminator(
-                tf.concat([batches[k] for k in dis_inputs], 0),
-                training=training and c.trains_discriminator)
-            logits = dict(zip(dis_inputs, tf.split(logits, len(dis_inputs))))
-            features = dict(zip(dis_inputs, tf.split(features, len(dis_inputs))))
+            dis_training = training and c.trains_discriminator
+            if c.dis_batch == "joint":  # one call: BN statistics shared, as in the authors' code
+                logits, features = self.discriminator(
+                    tf.concat([batches[k] for k in dis_inputs], 0), training=dis_training)
+                logits = dict(zip(dis_inputs, tf.split(logits, len(dis_inputs))))
+                features = dict(zip(dis_inputs, tf.split(features, len(dis_inputs))))
+            else:  # one call per source: BN statistics never mix real and generated images
+                outputs = {k: self.discriminator(batches[k], training=dis_training) for k in dis_inputs}
+                logits = {k: out[0] for k, out in outputs.items()}
+                features = {k: out[1] for k, out in outputs.items()}
 
         if self.encoder is not None:
             if c.similarity == "disl":
