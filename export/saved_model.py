@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from vaegan_tf.checkpointing import network_variables
+from vaegan_tf import checkpointing
 from vaegan_tf.config import Config
 from vaegan_tf.data import preprocess
 from vaegan_tf.errors import CheckpointError
@@ -228,14 +228,7 @@ def restore_model(workdir: str, checkpoint: str | None = None) -> tuple[VAEGAN, 
     config = Config.load(config_path)
     path = _checkpoint_path(workdir, checkpoint)
     model = VAEGAN(config)
-    # Networks and step only: an export needs no optimizer state.
-    objects = {n: network_variables(net) for n, net in model.networks.items()}
-    try:
-        tf.train.Checkpoint(step=model.step, **objects).restore(path) \
-            .expect_partial().assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
-        raise ExportError(f"cannot restore {path} into the model of {config_path}: "
-                          f"{str(e).splitlines()[0]}") from None
+    checkpointing.restore_networks(model, path)
     return model, path
 
 

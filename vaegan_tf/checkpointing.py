@@ -70,6 +70,22 @@ def restore_latest(manager: tf.train.CheckpointManager) -> int:
     return 0
 
 
+def restore_networks(model, path: str) -> int:
+    """Only the networks and the step from checkpoint `path`; returns the step.
+
+    For inference (export, evaluation): optimizer slots and training-only state are not read, so
+    checkpoints stay usable when those change.
+    """
+    objects = {n: network_variables(net) for n, net in model.networks.items()}
+    try:
+        tf.train.Checkpoint(step=model.step, **objects).restore(path).expect_partial() \
+            .assert_existing_objects_matched()
+    except UNREADABLE as e:
+        raise CheckpointError(f"cannot restore {path} into --model={model.config.model}: "
+                              f"{str(e).strip().splitlines()[0]}") from None
+    return int(model.step.numpy())
+
+
 def save(manager: tf.train.CheckpointManager, model, step: int) -> str | None:
     """Writes a checkpoint unless the model is mid-divergence or holds a NaN/inf weight."""
     floats = [v.value for v in model.weights if "float" in str(v.dtype)]

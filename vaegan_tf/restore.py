@@ -56,16 +56,7 @@ def restore_model(config: Config, workdir: str) -> tuple[VAEGAN, int]:
                               f"--workdir={workdir}")
     path = tf.train.latest_checkpoint(folder)
     model = VAEGAN(config)
-    # Only the networks and the step: optimizer slots and training-only state are not needed
-    # here, so checkpoints stay readable when those change.
-    objects = {n: checkpointing.network_variables(net) for n, net in model.networks.items()}
-    try:
-        tf.train.Checkpoint(step=model.step, **objects).restore(path).expect_partial() \
-            .assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
-        raise CheckpointError(f"cannot restore {path} into --model={config.model}: "
-                              f"{str(e).splitlines()[0]}") from None
-    step = int(model.step.numpy())
+    step = checkpointing.restore_networks(model, path)
     logging.info("Restored %s at step %d", path, step)
     return model, step
 
