@@ -74,6 +74,18 @@ HELP = {
     "knn_data_dir": "evaluate: TFDS data_dir holding --knn_dataset (default: TFDS's own)",
     "edit_attributes": "attributes: comma-separated attributes pictured (default: all)",
     "sample_seed": "evaluate/attributes/sample: seed of prior samples and pictured faces",
+    "conditional": "condition Enc, Dec and Dis on the attribute vector y (Sec 4.2)",
+    "num_attributes": "length of y (filled from the dataset when --conditional; leave 0)",
+    "precision": "float32, mixed_bfloat16 (CPUs with AVX-512 bf16, GPUs) or mixed_float16 (GPUs)",
+    "step": "train step: fused (shared cotangents, least backward work) or three_tape (reference)",
+    "jit_compile": "XLA-compile the train step",
+    "strategy": "default (one device), mirrored (all local GPUs) or multi_worker (TF_CONFIG)",
+    "num_cpu_devices": "split the CPU into N logical devices (to try strategies on a CPU)",
+    "sync_batchnorm": "BatchNorm statistics over the global batch across replicas",
+    "protocol": "evaluate: metrics (default) or table2 (paper's Table 2, conditional models)",
+    "runs": "evaluate --protocol=table2: repetitions over seeds for mean and std",
+    "regressor_dir": "table2: attribute-regressor cache (default WORKDIR/regressor)",
+    "regressor_steps": "table2: training steps of the attribute regressor (once, then cached)",
 }
 
 flags.DEFINE_enum("mode", "train", MODES, "what to do")
@@ -87,7 +99,9 @@ _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEF
 _CHOICES = {"model": config_lib.MODELS, "dataset": config_lib.DATASETS, "crop": config_lib.CROPS,
             "gan_fakes": config_lib.GAN_FAKES, "gan_loss": config_lib.GAN_LOSSES,
             "lr_schedule": config_lib.LR_SCHEDULES, "cache": config_lib.CACHES,
-            "dis_batch": config_lib.DIS_BATCHES}
+            "dis_batch": config_lib.DIS_BATCHES, "precision": config_lib.PRECISIONS,
+            "step": config_lib.STEPS, "strategy": config_lib.STRATEGIES,
+            "protocol": config_lib.PROTOCOLS}
 for _field in dataclasses.fields(config_lib.Config):
     if _field.name in _CHOICES:
         flags.DEFINE_enum(_field.name, _field.default, _CHOICES[_field.name], HELP[_field.name])

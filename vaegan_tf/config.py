@@ -13,13 +13,17 @@ from typing import Any
 from vaegan_tf.errors import ConfigError
 
 MODELS = ("vaegan", "vae", "vae_disl", "vaegan_dis0", "gan")
-DATASETS = ("synthetic", "celeba", "tfds")
+DATASETS = ("synthetic", "celeba", "tfds", "lfw")
 CROPS = ("original", "center108")
 CACHES = ("auto", "memory", "file", "none")
 GAN_FAKES = ("both", "prior", "recon")
 DIS_BATCHES = ("joint", "separate")
 GAN_LOSSES = ("non_saturating", "saturating")
 LR_SCHEDULES = ("constant", "polynomial")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+STEPS = ("fused", "three_tape")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+PROTOCOLS = ("metrics", "table2")
 
 # Fields that may differ between a run and its resumption: they change how long or how loudly the
 # run goes, not what the checkpoint's variables mean.
@@ -28,11 +32,14 @@ RESUME_SAFE_FIELDS = frozenset({
     "eval_batches", "data_dir", "disl_from", "export_every",
     "deterministic", "divergence_patience", "lr_backoff", "max_recoveries",  # fault handling
     "cache", "cache_dir", "skip_corrupt", "tfds_manual_dir",  # where the same images come from
+    "step", "jit_compile",  # how the same update is computed
+    "strategy", "num_cpu_devices", "sync_batchnorm",  # a checkpoint of N replicas resumes on M
 })
 # Fields of the offline modes (evaluate, attributes, sample): they never shape a run.
 OFFLINE_FIELDS = frozenset({
     "classifier_dir", "classifier_steps", "inception_weights", "eval_images", "knn_dataset",
     "knn_data_dir", "edit_attributes", "sample_seed",
+    "protocol", "runs", "regressor_dir", "regressor_steps",
 })
 RESUME_SAFE_FIELDS = RESUME_SAFE_FIELDS | OFFLINE_FIELDS
 
@@ -59,6 +66,9 @@ class Config:
     equilibrium_gate: bool = False  # authors' code: skip Dis/Dec updates out of equilibrium
     equilibrium: float = 0.68  # gate centre for Dis's real/fake cross-entropies (authors' code)
     margin: float = 0.35  # gate half-width (authors' code)
+    # Sec 4.2: y is concatenated to the top FC input of Enc and Dis and to z at Dec's input.
+    conditional: bool = False
+    num_attributes: int = 0  # length of y; filled from the dataset when --conditional (0 = none)
 
     # --- optimisation ---
     learning_rate: float = 3e-4  # RMSProp step size for all three networks (paper)
@@ -72,6 +82,14 @@ class Config:
     divergence_patience: int = 20  # non-finite steps in a row before rolling back to a checkpoint
     lr_backoff: float = 0.5  # learning-rate factor applied at each divergence rollback
     max_recoveries: int = 3  # rollbacks allowed before the run stops with an error
+
+    # --- speed and devices ---
+    precision: str = "float32"  # one of PRECISIONS: Keras mixed-precision policy for the networks
+    step: str = "fused"  # one of STEPS: shared-cotangent backward (fused) or one full tape per net
+    jit_compile: bool = False  # XLA-compile the train step
+    strategy: str = "default"  # one of STRATEGIES: one device, all local GPUs, or TF_CONFIG workers
+    num_cpu_devices: int = 0  # split the CPU into this many logical devices (testing; 0 = off)
+    sync_batchnorm: bool = False  # BN statistics over the global batch instead of each replica's
 
     # --- data ---
     dataset: str = "celeba"  # one of DATASETS
@@ -103,6 +121,10 @@ class Config:
     knn_data_dir: str = ""  # TFDS data_dir holding --knn_dataset ("" = TFDS's default)
     edit_attributes: str = ""  # comma-separated attributes for the Fig. 6 grid ("" = all)
     sample_seed: int = 0  # seed of prior samples and of the faces the offline modes picture
+    protocol: str = "metrics"  # --mode=evaluate: one of PROTOCOLS (table2: paper's Table 2, conditional)
+    runs: int = 3  # table2: repetitions over seeds for mean ± std
+    regressor_dir: str = ""  # table2: attribute-regressor cache ("" = <workdir>/regressor)
+    regressor_steps: int = 1000  # table2: training steps of the attribute regressor
 
     def __post_init__(self):
         _validate(self)
@@ -164,7 +186,9 @@ def _validate(c: Config) -> None:
             _fail(f.name, f"expected {f.type}, got {value!r}")
     for name, choices in (("model", MODELS), ("dataset", DATASETS), ("crop", CROPS),
                           ("gan_fakes", GAN_FAKES), ("gan_loss", GAN_LOSSES), ("dis_batch", DIS_BATCHES),
-                          ("lr_schedule", LR_SCHEDULES), ("cache", CACHES)):
+                          ("lr_schedule", LR_SCHEDULES), ("cache", CACHES),
+                          ("precision", PRECISIONS), ("step", STEPS), ("strategy", STRATEGIES),
+                          ("protocol", PROTOCOLS)):
         if getattr(c, name) not in choices:
             _fail(name, f"must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
     for name in ("latent_dim", "enc_width", "dec_width", "dis_width", "fc_width", "batch_size",
@@ -202,7 +226,12 @@ def _validate(c: Config) -> None:
         _fail("disl_from", "--model=vae_disl needs the workdir of an earlier gan or vaegan run")
     if c.model != "vae_disl" and c.disl_from:
         _fail("disl_from", f"is only used with --model=vae_disl, not --model={c.model}")
-    for name in ("classifier_steps", "eval_images"):
+    for name in ("num_attributes", "num_cpu_devices"):
+        if getattr(c, name) < 0:
+            _fail(name, f"must be >= 0; got {getattr(c, name)}")
+    if c.conditional and c.model == "vae_disl":
+        _fail("conditional", "is available for vae, gan, vaegan and vaegan_dis0, not vae_disl")
+    for name in ("classifier_steps", "eval_images", "runs", "regressor_steps"):
         if getattr(c, name) <= 0:
             _fail(name, f"must be > 0; got {getattr(c, name)}")
     if c.inception_weights and not os.path.isfile(c.inception_weights):

@@ -20,8 +20,11 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-6
 
 
-def _bn(name: str) -> layers.BatchNormalization:
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+def _bn(name: str, sync: bool) -> layers.BatchNormalization:
+    # sync (--sync_batchnorm): under a tf.distribute strategy the batch statistics are all-reduced
+    # over the global batch, so N replicas normalise exactly as one device would.
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name,
+                                     synchronized=sync)
 
 
 def _conv(filters: int, stride: int, name: str, bias: bool = False) -> layers.Conv2D:
@@ -36,14 +39,16 @@ def _check_image_size(image_size: int) -> None:
 class Encoder(keras.Model):
     """q(z|x): images [B, S, S, 3] in [-1, 1] -> (mean, log_var), each [B, latent_dim]."""
 
-    def __init__(self, latent_dim: int = 128, width: int = 64, fc_width: int = 2048, **kwargs):
+    def __init__(self, latent_dim: int = 128, width: int = 64, fc_width: int = 2048,
+                 sync_batchnorm: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim, self.width, self.fc_width = latent_dim, width, fc_width
+        self.sync_batchnorm = sync_batchnorm
         self.convs = [_conv(width * m, 2, f"conv{i}") for i, m in enumerate((1, 2, 4), 1)]
-        self.conv_bns = [_bn(f"conv{i}_bn") for i in range(1, 4)]
+        self.conv_bns = [_bn(f"conv{i}_bn", sync_batchnorm) for i in range(1, 4)]
         self.flatten = layers.Flatten(name="flatten")
         self.fc = layers.Dense(fc_width, use_bias=False, name="fc")
-        self.fc_bn = _bn("fc_bn")
+        self.fc_bn = _bn("fc_bn", sync_batchnorm)
         self.mean = layers.Dense(latent_dim, name="mean")
         self.log_var = layers.Dense(latent_dim, name="log_var")
 
@@ -55,25 +60,26 @@ class Encoder(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "width": self.width,
-                "fc_width": self.fc_width}
+                "fc_width": self.fc_width, "sync_batchnorm": self.sync_batchnorm}
 
 
 class Decoder(keras.Model):
     """p(x|z) and the GAN generator: z [B, latent_dim] -> images [B, S, S, 3] in [-1, 1]."""
 
-    def __init__(self, width: int = 32, image_size: int = 64, **kwargs):
+    def __init__(self, width: int = 32, image_size: int = 64, sync_batchnorm: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         _check_image_size(image_size)
-        self.width, self.image_size = width, image_size
+        self.width, self.image_size, self.sync_batchnorm = width, image_size, sync_batchnorm
         base, top = image_size // 8, width * 8
         self.fc = layers.Dense(base * base * top, use_bias=False, name="fc")
-        self.fc_bn = _bn("fc_bn")
+        self.fc_bn = _bn("fc_bn", sync_batchnorm)
         self.reshape = layers.Reshape((base, base, top))
         self.deconvs = [
             layers.Conv2DTranspose(width * m, KERNEL, strides=2, padding="same", use_bias=False,
                                    name=f"deconv{i}")
             for i, m in enumerate((8, 4, 1), 1)]
-        self.deconv_bns = [_bn(f"deconv{i}_bn") for i in range(1, 4)]
+        self.deconv_bns = [_bn(f"deconv{i}_bn", sync_batchnorm) for i in range(1, 4)]
         self.out = _conv(3, 1, "out", bias=True)
 
     def call(self, z, training=False):
@@ -83,7 +89,8 @@ class Decoder(keras.Model):
         return keras.ops.tanh(self.out(x))
 
     def get_config(self):
-        return {**super().get_config(), "width": self.width, "image_size": self.image_size}
+        return {**super().get_config(), "width": self.width, "image_size": self.image_size,
+                "sync_batchnorm": self.sync_batchnorm}
 
 
 class Discriminator(keras.Model):
@@ -93,15 +100,16 @@ class Discriminator(keras.Model):
     error at layer #9"), so the similarity metric does not depend on BN's batch statistics there.
     """
 
-    def __init__(self, width: int = 32, fc_width: int = 512, **kwargs):
+    def __init__(self, width: int = 32, fc_width: int = 512, sync_batchnorm: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.width, self.fc_width = width, fc_width
+        self.width, self.fc_width, self.sync_batchnorm = width, fc_width, sync_batchnorm
         self.conv1 = _conv(width, 1, "conv1", bias=True)
         self.convs = [_conv(width * m, 2, f"conv{i}") for i, m in ((2, 4), (3, 8), (4, 8))]
-        self.conv_bns = [_bn(f"conv{i}_bn") for i in range(2, 5)]
+        self.conv_bns = [_bn(f"conv{i}_bn", sync_batchnorm) for i in range(2, 5)]
         self.flatten = layers.Flatten(name="flatten")
         self.fc = layers.Dense(fc_width, use_bias=False, name="fc")
-        self.fc_bn = _bn("fc_bn")
+        self.fc_bn = _bn("fc_bn", sync_batchnorm)
         self.logit = layers.Dense(1, name="logit")
 
     def call(self, x, training=False):
@@ -114,7 +122,8 @@ class Discriminator(keras.Model):
         return keras.ops.squeeze(self.logit(h), axis=-1), features
 
     def get_config(self):
-        return {**super().get_config(), "width": self.width, "fc_width": self.fc_width}
+        return {**super().get_config(), "width": self.width, "fc_width": self.fc_width,
+                "sync_batchnorm": self.sync_batchnorm}
 
 
 def build_networks(config) -> dict[str, keras.Model]:
@@ -122,14 +131,16 @@ def build_networks(config) -> dict[str, keras.Model]:
     _check_image_size(config.image_size)
     s = config.image_size
     image = keras.ops.zeros((1, s, s, 3))
-    nets: dict[str, keras.Model] = {"decoder": Decoder(config.dec_width, s, name="decoder")}
+    sync = config.sync_batchnorm
+    nets: dict[str, keras.Model] = {"decoder": Decoder(config.dec_width, s, sync, name="decoder")}
     # One inference call creates every variable, so optimizers and checkpoints see them all.
     nets["decoder"](keras.ops.zeros((1, config.latent_dim)))
     if config.uses_encoder:
-        nets["encoder"] = Encoder(config.latent_dim, config.enc_width, config.fc_width, name="encoder")
+        nets["encoder"] = Encoder(config.latent_dim, config.enc_width, config.fc_width, sync,
+                                   name="encoder")
         nets["encoder"](image)
     if config.uses_discriminator:
-        nets["discriminator"] = Discriminator(config.dis_width, config.fc_width // 4,
+        nets["discriminator"] = Discriminator(config.dis_width, config.fc_width // 4, sync,
                                               name="discriminator")
         nets["discriminator"](image)
     return nets
