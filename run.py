@@ -45,9 +45,11 @@ HELP = {
     "divergence_patience": "non-finite steps in a row before rolling back to the last checkpoint",
     "lr_backoff": "learning-rate factor at each divergence rollback",
     "max_recoveries": "divergence rollbacks allowed before stopping with an error",
-    "dataset": "synthetic (embedded demo data), celeba (a CelebA folder) or tfds",
+    "dataset": "synthetic (embedded demo data), celeba (a CelebA folder), tfds, or lfw (LFW "
+               "with Kumar et al.'s lfw_attributes.txt)",
     "data_dir": "dataset folder (default for synthetic: WORKDIR/data)",
-    "crop": "original (authors' 148x148 + blur) or center108 (DCGAN)",
+    "crop": "original (authors' CelebA 148x148 + blur), center108 (DCGAN) or center150 "
+            "(authors' LFW crop)",
     "synthetic_images": "how many images the synthetic dataset draws",
     "shuffle_buffer": "tf.data shuffle buffer size",
     "augment": "light augmentation: small shifts, zoom, rotation, gamma/contrast/hue jitter",
@@ -93,6 +95,10 @@ flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoa
 flags.DEFINE_string("checkpoint", None, "--mode=export: checkpoint prefix or folder to export "
                     "(default: the newest in WORKDIR/checkpoints)")
 flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
+flags.DEFINE_integer("benchmark_steps", 20, "--mode=benchmark: timed training steps (median)")
+flags.DEFINE_integer("benchmark_warmup", 3, "--mode=benchmark: untimed steps first (tracing)")
+flags.DEFINE_integer("benchmark_matmul_size", 0, "--mode=benchmark: side of the square matmuls "
+                     "that measure the peak (0: 2048 on a CPU, 8192 on a GPU)")
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
            str: flags.DEFINE_string}
@@ -130,7 +136,7 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
         config = restore.run_config(workdir, config, explicit)
         if mode == "evaluate":
             from vaegan_tf import evaluate
-            print(evaluate.format_table(evaluate.evaluate(config, workdir)))
+            print(evaluate.evaluate_mode(config, workdir))
         elif mode == "attributes":
             from vaegan_tf import attributes
             print(attributes.format_table(attributes.attribute_mode(config, workdir)))
@@ -140,7 +146,8 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
                 print(path)
     elif mode == "benchmark":
         from vaegan_tf import benchmark
-        benchmark.run_benchmark(config, workdir)
+        benchmark.run_benchmark(config, workdir, steps=FLAGS.benchmark_steps,
+                                warmup=FLAGS.benchmark_warmup, peak_size=FLAGS.benchmark_matmul_size)
     else:
         raise UserError(f"--mode={mode} is not available in this version; "
                         "use --mode=train, evaluate, attributes, sample or export")

@@ -7,7 +7,8 @@ Layout under the workdir (the version is the training step):
     export/decoder/<step>/   serving_default: z float32 [B, latent] -> images float32 [B, S, S, 3]
                              decode_png:      z float32 [B, latent] -> png_bytes string [B]
     export/models.config     ModelServerConfig text proto for `tensorflow_model_server`
-A `gan` has no encoder, so only the decoder is exported.
+A `gan` has no encoder, so only the decoder is exported. A conditional run's (--conditional)
+signatures all take a second input `attributes` float32 [B, A], the vector y, beside the first.
 
 An existing version is never overwritten: exporting a step that is already there is skipped with a
 log line (the same step of the same run holds the same weights). A version appears atomically: it
@@ -95,35 +96,85 @@ def _module(network: keras.Model) -> tf.Module:
     return module
 
 
-def encoder_module(encoder: keras.Model, crop: str, image_size: int) -> tf.Module:
-    """A tf.Module with `encode` (images) and `encode_jpeg` (image bytes), in inference mode."""
+def _with_attributes(tensor: tf.Tensor, name: str, attributes: tf.Tensor) -> tuple[tf.Tensor,
+                                                                                  tf.Tensor]:
+    """Both inputs checked as `_checked` does, and refused unless their batch sizes agree."""
+    tensor, attributes = _checked(tensor, name), _checked(attributes, "attributes")
+    same = tf.debugging.Assert(tf.shape(tensor)[0] == tf.shape(attributes)[0],
+                               [f"{name} and attributes need the same batch size; got",
+                                tf.shape(tensor)[0], tf.shape(attributes)[0]])
+    with tf.control_dependencies([same]):
+        return tf.identity(tensor), tf.identity(attributes)
+
+
+def encoder_module(encoder: keras.Model, crop: str, image_size: int,
+                   num_attributes: int = 0) -> tf.Module:
+    """A tf.Module with `encode` (images) and `encode_jpeg` (image bytes), in inference mode.
+
+    A conditional encoder (num_attributes > 0) takes `attributes` [B, A] float32 beside either.
+    """
     s = image_size
     module = _module(encoder)
+    images = tf.TensorSpec([None, s, s, 3], tf.float32, name="images")
+    image_bytes = tf.TensorSpec([None], tf.string, name="image_bytes")
 
-    @tf.function(input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32, name="images")])
-    def encode(images):
-        mean, log_var = encoder(_checked(images, "images"), training=False)
+    def outputs(x, attributes=None):
+        mean, log_var = encoder(x, attributes=attributes, training=False)
         return {"mean": tf.cast(mean, tf.float32), "log_var": tf.cast(log_var, tf.float32)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    def encode_jpeg(image_bytes):
-        return encode(decode_images(_checked(image_bytes, "image_bytes"), crop, image_size))
+    if num_attributes:
+        y = tf.TensorSpec([None, num_attributes], tf.float32, name="attributes")
+
+        @tf.function(input_signature=[images, y])
+        def encode(images, attributes):
+            return outputs(*_with_attributes(images, "images", attributes))
+
+        @tf.function(input_signature=[image_bytes, y])
+        def encode_jpeg(image_bytes, attributes):
+            image_bytes, attributes = _with_attributes(image_bytes, "image_bytes", attributes)
+            return outputs(decode_images(image_bytes, crop, image_size), attributes)
+    else:
+        @tf.function(input_signature=[images])
+        def encode(images):
+            return outputs(_checked(images, "images"))
+
+        @tf.function(input_signature=[image_bytes])
+        def encode_jpeg(image_bytes):
+            return encode(decode_images(_checked(image_bytes, "image_bytes"), crop, image_size))
 
     module.encode, module.encode_jpeg = encode, encode_jpeg
     return module
 
 
-def decoder_module(decoder: keras.Model, latent_dim: int) -> tf.Module:
-    """A tf.Module with `decode` (images) and `decode_png` (PNG bytes), both in inference mode."""
+def decoder_module(decoder: keras.Model, latent_dim: int, num_attributes: int = 0) -> tf.Module:
+    """A tf.Module with `decode` (images) and `decode_png` (PNG bytes), both in inference mode.
+
+    A conditional decoder (num_attributes > 0) takes `attributes` [B, A] float32 beside `z`.
+    """
     module = _module(decoder)
+    z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
 
-    @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
-    def decode(z):
-        return {"images": tf.cast(decoder(_checked(z, "z"), training=False), tf.float32)}
+    def images(z, attributes=None):
+        return {"images": tf.cast(decoder(z, attributes=attributes, training=False), tf.float32)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
-    def decode_png(z):
-        return {"png_bytes": to_png(decode(z)["images"])}
+    if num_attributes:
+        y = tf.TensorSpec([None, num_attributes], tf.float32, name="attributes")
+
+        @tf.function(input_signature=[z_spec, y])
+        def decode(z, attributes):
+            return images(*_with_attributes(z, "z", attributes))
+
+        @tf.function(input_signature=[z_spec, y])
+        def decode_png(z, attributes):
+            return {"png_bytes": to_png(decode(z, attributes)["images"])}
+    else:
+        @tf.function(input_signature=[z_spec])
+        def decode(z):
+            return images(_checked(z, "z"))
+
+        @tf.function(input_signature=[z_spec])
+        def decode_png(z):
+            return {"png_bytes": to_png(decode(z)["images"])}
 
     module.decode, module.decode_png = decode, decode_png
     return module
@@ -187,9 +238,10 @@ def export_model(model: VAEGAN, workdir: str, version: int) -> dict[str, str | N
     c = model.config
     export_dir = os.path.join(workdir, EXPORT_DIR)
     modules = {}
+    attributes = c.num_attributes if c.conditional else 0
     if model.encoder is not None:
-        modules["encoder"] = encoder_module(model.encoder, c.crop, c.image_size)
-    modules["decoder"] = decoder_module(model.decoder, c.latent_dim)
+        modules["encoder"] = encoder_module(model.encoder, c.crop, c.image_size, attributes)
+    modules["decoder"] = decoder_module(model.decoder, c.latent_dim, attributes)
     written = {name: _save(module, export_dir, name, version) for name, module in modules.items()}
     write_models_config(export_dir, list(modules))
     return written

@@ -1,7 +1,18 @@
 import json
 
+import keras
+import pytest
+
 from conftest import tiny_config
-from vaegan_tf import benchmark
+from vaegan_tf import benchmark, flops
+from vaegan_tf.errors import ConfigError
+
+STEP_KEYS = ("train_img_per_s", "step_s", "step_s_min", "gflop_per_img", "achieved_gflops",
+             "peak_gflops", "utilization", "gflop_per_img_backprop", "utilization_backprop",
+             "peak_memory_mb")
+PIPELINE_KEYS = ("input_img_per_s_jpeg", "input_img_per_s_cache", "input_cache_build_s",
+                 "train_img_per_s_pipeline", "train_img_per_s_in_memory",
+                 "train_pipeline_vs_in_memory", "input_fraction_of_step")
 
 
 def test_benchmark_writes_every_key_and_keeps_others(tmp_path):
@@ -9,12 +20,56 @@ def test_benchmark_writes_every_key_and_keeps_others(tmp_path):
     workdir.mkdir()
     (workdir / "benchmark.json").write_text(json.dumps({"from_an_earlier_run": 1.0}))
     config = tiny_config(data_dir=str(tmp_path / "data"))
-    results = benchmark.run_benchmark(config, str(workdir), steps=2)
+    results = benchmark.run_benchmark(config, str(workdir), steps=2, warmup=1, peak_size=128)
     saved = json.loads((workdir / "benchmark.json").read_text())
-    for key in ("input_img_per_s_jpeg", "input_img_per_s_cache", "input_cache_build_s",
-                "train_img_per_s_pipeline", "train_img_per_s_in_memory",
-                "train_pipeline_vs_in_memory"):
-        assert saved[key] == results[key] and saved[key] > 0, key
+    for key in STEP_KEYS + PIPELINE_KEYS:
+        assert saved[key] == pytest.approx(results[key]) and saved[key] > 0, key
     assert saved["from_an_earlier_run"] == 1.0
+    assert (saved["precision"], saved["batch_size"], saved["step"], saved["jit_compile"]) == (
+        config.precision, config.batch_size, config.step, config.jit_compile)
+    # The derived keys are what they claim to be.
+    assert saved["train_img_per_s"] == pytest.approx(config.batch_size / saved["step_s"])
+    assert saved["gflop_per_img"] == pytest.approx(flops.train_flops_per_image(config) / 1e9)
+    assert saved["achieved_gflops"] == pytest.approx(saved["gflop_per_img"] * saved["train_img_per_s"])
+    assert saved["utilization"] == pytest.approx(saved["achieved_gflops"] / saved["peak_gflops"])
+    assert saved["gflop_per_img_backprop"] > saved["gflop_per_img"]
+    assert saved["input_fraction_of_step"] == pytest.approx(
+        saved["train_img_per_s"] / saved["input_img_per_s_cache"])
     assert abs(saved["train_pipeline_vs_in_memory"]
                - saved["train_img_per_s_pipeline"] / saved["train_img_per_s_in_memory"]) < 1e-9
+
+
+def test_time_train_step_reports_the_config_it_ran():
+    # Two configs in one process, as a comparison of steps or precisions does it.
+    for config in (tiny_config(step="three_tape"),
+                   tiny_config(model="gan", precision="mixed_bfloat16", batch_size=4)):
+        result = benchmark.time_train_step(config, steps=2, warmup=1, peak_size=128)
+        assert (result["model"], result["step"], result["precision"], result["batch_size"]) == (
+            config.model, config.step, config.precision, config.batch_size)
+        assert result["gflop_per_img"] == pytest.approx(flops.train_flops_per_image(config) / 1e9)
+        assert result["step_s_min"] <= result["step_s"]
+        assert result["nonfinite_fraction"] == 0.0
+    assert keras.mixed_precision.global_policy().name == "float32"  # the policy was restored
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_peak_matmul_runs_in_each_compute_dtype(dtype):
+    assert benchmark.peak_matmul_gflops(dtype, size=64, repeats=2, chain=2) > 0
+
+
+def test_random_batches_look_like_the_dataset():
+    config = tiny_config(num_attributes=11)
+    (images, attributes), = benchmark.random_batches(config, 1)
+    assert images.shape == (config.batch_size, config.image_size, config.image_size, 3)
+    assert attributes.shape == (config.batch_size, 11)
+    assert -1 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1
+    assert set(attributes.numpy().ravel()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("kwargs,flag", [({"steps": 0}, "--benchmark_steps"),
+                                         ({"warmup": 0}, "--benchmark_warmup"),
+                                         ({"peak_size": -1}, "--benchmark_matmul_size")])
+def test_bad_counts_are_config_errors(tmp_path, kwargs, flag):
+    with pytest.raises(ConfigError, match=flag):
+        benchmark.run_benchmark(tiny_config(), str(tmp_path / "w"), **kwargs)
+    assert not (tmp_path / "w").exists()

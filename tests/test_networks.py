@@ -6,6 +6,7 @@ import pytest
 from keras import layers
 
 from vaegan_tf.config import Config
+from vaegan_tf.errors import ConfigError
 from vaegan_tf.networks import Decoder, Discriminator, Encoder, build_networks
 
 
@@ -112,3 +113,103 @@ def test_configurable_sizes_and_get_config():
 def test_bad_image_size():
     with pytest.raises(ValueError, match="multiple of 8"):
         Decoder(image_size=36)
+
+
+# --- conditional networks (Sec 4.2) ---
+
+A = 3  # attributes in the conditional tests
+
+
+def _inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(4, 32, 32, 3)).astype(np.float32)
+    z = rng.normal(size=(4, 5)).astype(np.float32)
+    y = rng.normal(size=(4, A)).astype(np.float32)
+    return x, z, y
+
+
+def test_conditional_encoder_concatenates_y_at_its_top_fc():
+    enc = Encoder(latent_dim=5, width=4, fc_width=16, num_attributes=A)
+    x, _, y = _inputs()
+    mean, log_var = enc(x, attributes=y, training=False)
+    assert mean.shape == log_var.shape == (4, 5)
+    assert enc.fc.kernel.shape == (4 * 4 * 16 + A, 16)  # flattened 4x4x(4*4) conv output + y
+    h = x
+    for conv, bn in zip(enc.convs, enc.conv_bns):
+        h = keras.ops.relu(bn(conv(h), training=False))
+    h = keras.ops.concatenate([keras.ops.reshape(h, (4, -1)), y], axis=-1)
+    h = keras.ops.relu(enc.fc_bn(enc.fc(h), training=False))
+    np.testing.assert_allclose(mean, enc.mean(h), rtol=1e-5, atol=1e-6)
+    other = np.asarray(enc(x, attributes=y + 1.0)[0])
+    assert np.abs(other - np.asarray(mean)).max() > 1e-3  # y reaches the output
+
+
+def test_conditional_decoder_concatenates_y_to_z():
+    dec = Decoder(width=2, image_size=32, num_attributes=A)
+    _, z, y = _inputs()
+    out = dec(z, attributes=y, training=False)
+    assert out.shape == (4, 32, 32, 3)
+    assert dec.fc.kernel.shape == (5 + A, 4 * 4 * 16)
+    h = dec.reshape(keras.ops.relu(dec.fc_bn(dec.fc(np.concatenate([z, y], -1)), training=False)))
+    for deconv, bn in zip(dec.deconvs, dec.deconv_bns):
+        h = keras.ops.relu(bn(deconv(h), training=False))
+    np.testing.assert_allclose(out, keras.ops.tanh(dec.out(h)), rtol=1e-5, atol=1e-6)
+    assert np.abs(np.asarray(dec(z, attributes=-y)) - np.asarray(out)).max() > 1e-3
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_conditional_discriminator_concatenates_y_at_its_top_fc(training):
+    dis = Discriminator(width=2, fc_width=8, num_attributes=A)
+    x, _, y = _inputs()
+    logit, features = dis(x, attributes=y, training=training)
+    assert logit.shape == (4,) and features.shape == (4, 4, 4, 16)
+    assert dis.fc.kernel.shape == (4 * 4 * 16 + A, 8)
+    h = keras.ops.relu(dis.conv_bns[2](features, training=training))
+    h = keras.ops.concatenate([keras.ops.reshape(h, (4, -1)), y], axis=-1)
+    h = keras.ops.relu(dis.fc_bn(dis.fc(h), training=training))
+    np.testing.assert_allclose(logit, keras.ops.squeeze(dis.logit(h), -1), rtol=1e-5, atol=1e-5)
+    other_logit, other_features = dis(x, attributes=y * 3.0, training=training)
+    # Dis_l is below the FC layer, so y changes the logit but never the similarity features.
+    np.testing.assert_array_equal(other_features, features)
+    assert np.abs(np.asarray(other_logit) - np.asarray(logit)).max() > 1e-4
+
+
+def test_unconditional_networks_ignore_attributes():
+    x, z, y = _inputs()
+    for net, inputs in ((Encoder(latent_dim=5, width=4, fc_width=16), x),
+                        (Decoder(width=2, image_size=32), z),
+                        (Discriminator(width=2, fc_width=8), x)):
+        plain = net(inputs)
+        given = net(inputs, attributes=y)
+        for a, b in zip(keras.tree.flatten(plain), keras.tree.flatten(given)):
+            np.testing.assert_array_equal(a, b)
+        assert net.num_attributes == 0 and net.get_config()["num_attributes"] == 0
+
+
+def test_conditional_networks_need_attributes_of_the_right_width():
+    x, z, y = _inputs()
+    for net, inputs in ((Encoder(latent_dim=5, width=4, fc_width=16, num_attributes=A), x),
+                        (Decoder(width=2, image_size=32, num_attributes=A), z),
+                        (Discriminator(width=2, fc_width=8, num_attributes=A), x)):
+        with pytest.raises(ValueError, match="conditional on 3 attributes: call it with"):
+            net(inputs)
+        with pytest.raises(ValueError, match=r"conditional on 3 attributes, got .*\(4, 2\)"):
+            net(inputs, attributes=y[:, :2])
+        clone = type(net).from_config(net.get_config())
+        assert clone.num_attributes == A
+
+
+def test_build_networks_conditional():
+    config = Config(enc_width=4, dec_width=2, dis_width=2, fc_width=32, latent_dim=5,
+                    image_size=32, conditional=True, num_attributes=A)
+    nets = build_networks(config)
+    assert {n: m.num_attributes for n, m in nets.items()} == {
+        "encoder": A, "decoder": A, "discriminator": A}
+    plain = build_networks(config.replace(conditional=False))
+    # Exactly A extra input rows in each top FC layer, nothing else.
+    for name in nets:
+        assert nets[name].count_params() - plain[name].count_params() == A * nets[name].fc.units
+    # num_attributes is only used with --conditional.
+    assert all(m.num_attributes == 0 for m in plain.values())
+    with pytest.raises(ConfigError, match="--conditional needs --num_attributes > 0"):
+        build_networks(config.replace(num_attributes=0))

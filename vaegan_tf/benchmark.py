@@ -1,23 +1,175 @@
-"""`--mode=benchmark`: how fast the input pipeline and training run on this machine.
+"""`--mode=benchmark`: how fast training, the input pipeline and the machine's matmuls run.
 
+time_train_step: the compiled train step of VAEGAN(config) on in-memory random batches: warm-up
+steps, then the median of timed steps; with the FLOPs per image (flops.py), the achieved GFLOP/s
+against this process's own matmul peak for the precision (`utilization`), and peak memory. Call
+it for several configs in one process to compare them (the peak is measured once per dtype).
+peak_matmul_gflops: chained square matmuls in the precision's compute dtype, on the device
+training uses.
 input_pipeline_throughput: images/s of the training pipeline decoding JPEG files every epoch
 (--cache=none) and reading the preprocessed crops from the TFRecord cache (--cache=file).
 training_with_pipeline: training images/s fed by the real pipeline against the same model fed
 the same batches from in-memory tensors; the input pipeline's cost is the gap between them.
-run_benchmark writes both to WORKDIR/benchmark.json (the speed issue adds its keys beside these).
+run_benchmark measures all of them and merges them into WORKDIR/benchmark.json.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
+import resource
+import statistics
 import tempfile
 import time
+from typing import Any
 
 import tensorflow as tf
 
-from vaegan_tf import data
+from vaegan_tf import data, flops
 from vaegan_tf.config import Config
+from vaegan_tf.errors import ConfigError
+
+# The dtype the matmuls of a Keras mixed-precision policy run in.
+COMPUTE_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+# Attribute vectors of the in-memory batches when the config does not say (CelebA has 40).
+DEFAULT_ATTRIBUTES = 40
+
+
+def training_device() -> str:
+    """Where TensorFlow places training by default: the first GPU if there is one."""
+    return "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+
+
+@functools.lru_cache(maxsize=None)
+def peak_matmul_gflops(dtype: str, size: int = 0, repeats: int = 5, chain: int = 4) -> float:
+    """GFLOP/s of `chain` dependent size×size matmuls in `dtype`, median of `repeats` calls after
+    a warm-up call, on the training device. size 0: 2048 on a CPU, 8192 on a GPU.
+
+    Dependent matmuls keep the graph optimiser from merging them and one call long enough that
+    dispatch costs nothing; b is scaled by 1/√size so the chain stays finite in float16.
+    """
+    device = training_device()
+    size = size or (8192 if "GPU" in device else 2048)
+    with tf.device(device):
+        a = tf.cast(tf.random.stateless_normal((size, size), seed=(1, 2)), dtype)
+        b = tf.cast(tf.random.stateless_normal((size, size), seed=(3, 4)) / size ** 0.5, dtype)
+
+        @tf.function
+        def chained(a, b):
+            for _ in range(chain):
+                a = tf.matmul(a, b)
+            return tf.reduce_sum(tf.cast(a[0], tf.float32))  # fetching it waits for the chain
+
+        chained(a, b).numpy()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            chained(a, b).numpy()
+            times.append(time.perf_counter() - start)
+    return 2 * chain * size ** 3 / statistics.median(times) / 1e9
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Keras's global dtype policy set to `precision` while networks are built, then restored."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _reset_peak_memory(device: str) -> None:
+    if "GPU" in device:
+        tf.config.experimental.reset_memory_stats(device.strip("/"))
+        return
+    with contextlib.suppress(OSError):  # Linux: "5" resets VmHWM, the RSS high-water mark
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+
+
+def _peak_memory_mb(device: str) -> float:
+    """GPU: TensorFlow's allocator peak. CPU: the process's RSS high-water mark (since the last
+    reset, where Linux allows one, else since the process started)."""
+    if "GPU" in device:
+        return tf.config.experimental.get_memory_info(device.strip("/"))["peak"] / 2 ** 20
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        with open("/proc/self/status") as f:
+            line = next(l for l in f if l.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def random_batches(config: Config, count: int) -> list[tuple[tf.Tensor, tf.Tensor]]:
+    """`count` batches shaped like make_dataset's: (images in [-1, 1], 0/1 float32 attributes)."""
+    s, n = config.image_size, config.batch_size
+    generator = tf.random.Generator.from_seed(config.seed)
+    attributes = config.num_attributes or DEFAULT_ATTRIBUTES
+    return [(generator.uniform((n, s, s, 3), -1.0, 1.0),
+             tf.cast(generator.uniform((n, attributes)) < 0.5, tf.float32))
+            for _ in range(count)]
+
+
+def _check_counts(steps: int, warmup: int, peak_size: int = 0) -> None:
+    if steps < 1:
+        raise ConfigError(f"--benchmark_steps: must be >= 1; got {steps}")
+    if warmup < 1:  # the first call traces and compiles: never a timed step
+        raise ConfigError(f"--benchmark_warmup: must be >= 1; got {warmup}")
+    if peak_size < 0:
+        raise ConfigError(f"--benchmark_matmul_size: must be >= 0 (0 = the device's default); "
+                          f"got {peak_size}")
+
+
+def time_train_step(config: Config, steps: int = 10, warmup: int = 3,
+                    peak_size: int = 0) -> dict[str, Any]:
+    """Seconds per compiled train step of VAEGAN(config) and what they mean, in one process.
+
+    The step is tf.function(model.train_step, jit_compile=config.jit_compile) on a few in-memory
+    random batches in turn; each timed step ends when its metrics are fetched.
+    """
+    import keras
+
+    from vaegan_tf.model import VAEGAN
+
+    _check_counts(steps, warmup, peak_size)
+    device = training_device()
+    with precision_policy(config.precision), tf.device(device):
+        _reset_peak_memory(device)
+        keras.utils.set_random_seed(config.seed)
+        model = VAEGAN(config)
+        model.compile()
+        step = tf.function(model.train_step, jit_compile=config.jit_compile)
+        batches = random_batches(config, min(steps + warmup, 4))
+        times, logs = [], {}
+        for i in range(warmup + steps):
+            start = time.perf_counter()
+            logs = {k: float(v) for k, v in step(batches[i % len(batches)]).items()}
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+        peak_memory = _peak_memory_mb(device)
+    step_s = statistics.median(times)
+    img_per_s = config.batch_size / step_s
+    gflop = flops.train_flops_per_image(config) / 1e9
+    gflop_backprop = flops.backprop_flops_per_image(config) / 1e9
+    peak = peak_matmul_gflops(COMPUTE_DTYPE[config.precision], peak_size)
+    return {
+        "model": config.model, "precision": config.precision, "step": config.step,
+        "jit_compile": config.jit_compile, "batch_size": config.batch_size,
+        "device": device.strip("/"),
+        "step_s": step_s, "step_s_min": min(times), "train_img_per_s": img_per_s,
+        "gflop_per_img": gflop, "achieved_gflops": gflop * img_per_s,
+        "peak_gflops": peak, "utilization": gflop * img_per_s / peak,
+        "gflop_per_img_backprop": gflop_backprop,
+        "utilization_backprop": gflop_backprop * img_per_s / peak,
+        "peak_memory_mb": peak_memory,
+        # Mean of the step's non-finite flag: a skipped update would flatter the timing.
+        "nonfinite_fraction": logs.get("nonfinite", 0.0),
+    }
 
 
 def _images_per_second(dataset: tf.data.Dataset, batches: int, batch_size: int) -> float:
@@ -61,9 +213,10 @@ def training_with_pipeline(config: Config, steps: int = 200, index=None) -> dict
     held = list(pipeline.take(min(steps, 20)))
     in_memory = tf.data.Dataset.from_tensor_slices(
         tuple(tf.stack(parts) for parts in zip(*held))).repeat()
-    keras.utils.set_random_seed(config.seed)
-    model = VAEGAN(config)
-    model.compile()
+    with precision_policy(config.precision):
+        keras.utils.set_random_seed(config.seed)
+        model = VAEGAN(config)
+        model.compile()
 
     def rate(dataset: tf.data.Dataset) -> float:
         model.fit(dataset, epochs=1, steps_per_epoch=10, verbose=0)  # trace and warm up
@@ -81,14 +234,8 @@ def training_with_pipeline(config: Config, steps: int = 200, index=None) -> dict
             "train_pipeline_vs_in_memory": pipeline_rate / memory_rate}
 
 
-def run_benchmark(config: Config, workdir: str, steps: int = 100) -> dict[str, float]:
-    """Measures both, writes WORKDIR/benchmark.json (merging other keys) and prints a table."""
-    from vaegan_tf import train
-
-    config = train.resolve_config(config, workdir)
-    index = data.load_index(config)
-    results = input_pipeline_throughput(config, index=index)
-    results.update(training_with_pipeline(config, steps=steps, index=index))
+def write_results(results: dict[str, Any], workdir: str) -> str:
+    """Merges `results` into WORKDIR/benchmark.json (other keys kept), atomically."""
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "benchmark.json")
     merged = {}
@@ -102,10 +249,36 @@ def run_benchmark(config: Config, workdir: str, steps: int = 100) -> dict[str, f
     with open(path + ".tmp", "w") as f:
         json.dump(merged, f, indent=2, sort_keys=True)
     os.replace(path + ".tmp", path)
+    return path
+
+
+def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3,
+                  peak_size: int = 0) -> dict[str, Any]:
+    """Measures everything above, writes WORKDIR/benchmark.json and prints a table.
+
+    `steps` timed training steps (after `warmup`) for time_train_step and per rate in
+    training_with_pipeline; `peak_size` is the matmul side (0: the device's default).
+    """
+    from vaegan_tf import train
+
+    _check_counts(steps, warmup, peak_size)
+    config = train.resolve_config(config, workdir)
+    index = data.load_index(config)  # before anything is timed: missing data stops here
+    # The step first, before the pipelines' threads exist to compete with it.
+    results = time_train_step(config, steps=steps, warmup=warmup, peak_size=peak_size)
+    results.update(input_pipeline_throughput(config, index=index))
+    results.update(training_with_pipeline(config, steps=steps, index=index))
+    # Seconds the pipeline needs per batch, over seconds per training step: its cost if it ran
+    # on the training's own cores instead of overlapping with them.
+    input_rate = results["input_img_per_s_jpeg" if config.cache == "none" else "input_img_per_s_cache"]
+    results["input_fraction_of_step"] = results["train_img_per_s"] / input_rate
+    write_results(results, workdir)
+    print(flops.format_breakdown(flops.train_flops(config)))
     print(format_table(results))
     return results
 
 
-def format_table(results: dict[str, float]) -> str:
+def format_table(results: dict[str, Any]) -> str:
     width = max(len(k) for k in results)
-    return "\n".join(f"{k:<{width}}  {v:10.3f}" for k, v in results.items())
+    return "\n".join(f"{k:<{width}}  {v:10.3f}" if isinstance(v, float)
+                     else f"{k:<{width}}  {v!s:>10}" for k, v in results.items())

@@ -7,7 +7,8 @@ fits in data.CACHE_BYTES, else file when --cache_dir is set, else none.
 A file cache is a folder named by what it holds (source files, split, crop, size), filled in a
 temporary folder and renamed into place only when complete, with a manifest written last: an
 interrupted build leaves nothing that a later run would mistake for a cache. Records are raw bytes
-(S*S*3 pixels then one byte per attribute), which parse faster than tf.train.Example protos.
+(S*S*3 pixels then a little-endian float32 per attribute, since LFW's attributes are real-valued
+scores), which parse faster than tf.train.Example protos.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from vaegan_tf.config import Config
 from vaegan_tf.corrupt import CorruptImages
 from vaegan_tf.errors import DataError
 
-VERSION = 1  # bump when the preprocessing changes: old caches then stop matching
+VERSION = 2  # bump when the preprocessing or record format changes: old caches then stop matching
 SHARD_IMAGES = 2048  # images per shard: enough shards to shuffle, few enough to open cheaply
 MANIFEST = "manifest.json"
 
@@ -82,7 +83,7 @@ def build(path: str, examples: tf.data.Dataset, attributes: int,
                         writer.close()
                     shards.append(f"shard-{len(shards):05d}.tfrecord")
                     writer = tf.io.TFRecordWriter(os.path.join(tmp, shards[-1]))
-                writer.write(image.tobytes() + attrs.astype(np.uint8).tobytes())
+                writer.write(image.tobytes() + attrs.astype("<f4").tobytes())
                 count += 1
         if writer is not None:
             writer.close()
@@ -138,9 +139,11 @@ def file_cached(config: Config, index, split: str, corrupt: CorruptImages | None
     pixels, attributes = size * size * channels, manifest["attributes"]
 
     def parse(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        raw = tf.io.decode_raw(record, tf.uint8)
-        image = tf.reshape(raw[:pixels], [size, size, channels])
-        return image, tf.cast(tf.reshape(raw[pixels:], [attributes]), tf.float32)
+        raw = tf.io.decode_raw(tf.strings.substr(record, 0, pixels), tf.uint8)
+        image = tf.reshape(raw, [size, size, channels])
+        values = tf.io.decode_raw(tf.strings.substr(record, pixels, 4 * attributes), tf.float32,
+                                  little_endian=True)
+        return image, tf.reshape(values, [attributes])
 
     files = tf.data.Dataset.from_tensor_slices([os.path.join(path, s) for s in manifest["shards"]])
     shard_elements = False

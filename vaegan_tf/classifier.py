@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -92,6 +93,49 @@ def predict_features(model: AttributeClassifier, images: np.ndarray, batch_size:
                            for i in range(0, len(images), batch_size)])
 
 
+def cached_model(folder: str, flag: str, wanted: dict, model: keras.Model,
+                 train: Callable[[], keras.Model], what: str,
+                 describe: Callable[[keras.Model], dict] | None = None) -> tuple[keras.Model, dict]:
+    """A model trained once and cached in `folder` as weights plus a JSON description.
+
+    `model` is a built, untrained instance. When the folder holds a cached model whose recorded
+    description agrees with `wanted`, its weights are loaded into `model`; a disagreeing one is an
+    error naming the field and `flag` (the folder's command-line flag), so a cache shared between
+    runs is never overwritten. Otherwise `train()` gives a trained model, cached with `wanted`
+    plus whatever `describe(trained)` adds. Returns the model and its description.
+    """
+    info_path, weights_path = os.path.join(folder, INFO_FILE), os.path.join(folder, WEIGHTS_FILE)
+    if os.path.isfile(info_path) and os.path.isfile(weights_path):
+        try:
+            with open(info_path) as f:
+                info = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"cannot read {info_path}: {e}") from None
+        for key, value in wanted.items():
+            if info.get(key) != value:
+                raise CheckpointError(
+                    f"{flag}={folder} holds a {what} with {key}={info.get(key)!r}, "
+                    f"not {value!r}; use another {flag} (or delete that folder)")
+        try:
+            model.load_weights(weights_path)
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"cannot load {weights_path}: {e}") from None
+        logging.info("%s loaded from %s", what.capitalize(), folder)
+        return model, info
+
+    trained = train()
+    info = dict(wanted)
+    if describe is not None:
+        info.update(describe(trained))
+    os.makedirs(folder, exist_ok=True)
+    trained.save_weights(weights_path + ".tmp.weights.h5")
+    os.replace(weights_path + ".tmp.weights.h5", weights_path)
+    with open(info_path + ".tmp", "w") as f:
+        json.dump(info, f, indent=2, sort_keys=True)
+    os.replace(info_path + ".tmp", info_path)
+    return trained, info
+
+
 def load_or_train(config: Config, workdir: str, index: data.CelebAIndex,
                   test: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> tuple[AttributeClassifier, dict]:
@@ -102,41 +146,21 @@ def load_or_train(config: Config, workdir: str, index: data.CelebAIndex,
     error naming the field: pass another --classifier_dir rather than overwrite a shared one.
     """
     folder = classifier_dir(config, workdir)
-    info_path, weights_path = os.path.join(folder, INFO_FILE), os.path.join(folder, WEIGHTS_FILE)
-    wanted = description(config, index.attribute_names)
     model = AttributeClassifier(len(index.attribute_names), config.enc_width, config.fc_width,
                                 name="classifier")
     model(np.zeros((1, config.image_size, config.image_size, 3), np.float32))
-    if os.path.isfile(info_path) and os.path.isfile(weights_path):
-        try:
-            with open(info_path) as f:
-                info = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise CheckpointError(f"cannot read {info_path}: {e}") from None
-        for key, value in wanted.items():
-            if info.get(key) != value:
-                raise CheckpointError(
-                    f"--classifier_dir={folder} holds a classifier with {key}={info.get(key)!r}, "
-                    f"not {value!r}; use another --classifier_dir (or delete that folder)")
-        try:
-            model.load_weights(weights_path)
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"cannot load {weights_path}: {e}") from None
-        logging.info("Attribute classifier loaded from %s", folder)
-        return model, info
 
-    logging.info("Training the attribute classifier for %d steps into %s",
-                 config.classifier_steps, folder)
-    trained = train_classifier(config, index)
-    info = dict(wanted)
-    if test is not None:
+    def train() -> AttributeClassifier:
+        logging.info("Training the attribute classifier for %d steps into %s",
+                     config.classifier_steps, folder)
+        return train_classifier(config, index)
+
+    def describe(trained: AttributeClassifier) -> dict:
+        if test is None:
+            return {}
         acc = accuracy(trained, test[0], test[1], config.batch_size)
-        info["test_accuracy"] = {n: float(a) for n, a in zip(index.attribute_names, acc)}
-        info["test_accuracy_mean"] = float(acc.mean())
-    os.makedirs(folder, exist_ok=True)
-    trained.save_weights(weights_path + ".tmp.weights.h5")
-    os.replace(weights_path + ".tmp.weights.h5", weights_path)
-    with open(info_path + ".tmp", "w") as f:
-        json.dump(info, f, indent=2, sort_keys=True)
-    os.replace(info_path + ".tmp", info_path)
-    return trained, info
+        return {"test_accuracy": {n: float(a) for n, a in zip(index.attribute_names, acc)},
+                "test_accuracy_mean": float(acc.mean())}
+
+    return cached_model(folder, "--classifier_dir", description(config, index.attribute_names),
+                        model, train, "attribute classifier", describe)

@@ -14,7 +14,7 @@ from vaegan_tf.errors import ConfigError
 
 MODELS = ("vaegan", "vae", "vae_disl", "vaegan_dis0", "gan")
 DATASETS = ("synthetic", "celeba", "tfds", "lfw")
-CROPS = ("original", "center108")
+CROPS = ("original", "center108", "center150")
 CACHES = ("auto", "memory", "file", "none")
 GAN_FAKES = ("both", "prior", "recon")
 DIS_BATCHES = ("joint", "separate")
@@ -229,6 +229,9 @@ def _validate(c: Config) -> None:
     for name in ("num_attributes", "num_cpu_devices"):
         if getattr(c, name) < 0:
             _fail(name, f"must be >= 0; got {getattr(c, name)}")
+    if c.dataset == "lfw" and c.crop == "original":
+        _fail("crop", "--crop=original is CelebA's box of the aligned 218x178 image; for LFW's "
+              "250x250 images use --crop=center150 (the authors' LFW crop) or center108")
     if c.conditional and c.model == "vae_disl":
         _fail("conditional", "is available for vae, gan, vaegan and vaegan_dis0, not vae_disl")
     for name in ("classifier_steps", "eval_images", "runs", "regressor_steps"):

@@ -1,8 +1,9 @@
 """The tf.data pipeline that feeds training and evaluation, for every source.
 
 Each source becomes an index (`load_index`): a CelebAIndex of image files for `celeba` (official
-layout or CSV repackaging, celeba.py) and `synthetic` (drawn in the official layout), a TFDSIndex
-for `tfds` (tfds_source.py). `make_dataset` turns (encoded image, name, attributes) into batches:
+layout or CSV repackaging, celeba.py), `synthetic` (drawn in the official layout) and `lfw` (LFW
+with real-valued attribute scores, lfw.py), a TFDSIndex for `tfds` (tfds_source.py).
+`make_dataset` turns (encoded image, name, attributes) into batches:
 
     read + decode + crop_uint8  (parallel, deterministic; a corrupt file becomes ok=False)
     -> stop naming the file, or skip and count it (--skip_corrupt)          corrupt.py
@@ -23,6 +24,7 @@ from vaegan_tf.celeba import CelebAIndex, read_celeba
 from vaegan_tf.config import Config
 from vaegan_tf.corrupt import CorruptImages
 from vaegan_tf.errors import DataError
+from vaegan_tf.lfw import read_lfw
 from vaegan_tf.preprocess import augment, crop_uint8, flip, preprocess, to_unit_range
 from vaegan_tf.synthetic import ensure_synthetic
 from vaegan_tf.tfds_source import TFDSIndex
@@ -47,6 +49,8 @@ def load_index(config: Config) -> Index:
         raise DataError(f"--data_dir is empty; --dataset={config.dataset} needs a folder")
     if config.dataset == "tfds":
         return tfds_source.load(config.data_dir, config.tfds_manual_dir)
+    if config.dataset == "lfw":
+        return read_lfw(config.data_dir)
     if config.dataset == "synthetic":
         ensure_synthetic(config.data_dir, config.synthetic_images, config.seed)
     return read_celeba(config.data_dir)

@@ -26,9 +26,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from vaegan_tf import classifier, data, metrics, restore
+from vaegan_tf import classifier, data, metrics, restore, table2
 from vaegan_tf.config import Config
-from vaegan_tf.errors import CheckpointError, DataError
+from vaegan_tf.errors import CheckpointError, ConfigError, DataError
 
 K = 5  # the paper's k for kNN
 METRIC_KEYS = (
@@ -177,6 +177,17 @@ def evaluate(config: Config, workdir: str) -> dict:
                 tf.summary.scalar(key, record[key])
     writer.flush()
     return record
+
+
+def evaluate_mode(config: Config, workdir: str) -> str:
+    """--mode=evaluate: `evaluate` (--protocol=metrics) or, for conditional runs, the paper's
+    Table 2 protocol (--protocol=table2, table2.py); returns the table to print."""
+    if config.protocol == "table2":
+        return table2.format_table(table2.evaluate_table2(config, workdir))
+    if config.conditional:
+        raise ConfigError(f"--protocol=metrics draws unconditional samples; {workdir} holds a "
+                          "conditional run: use --protocol=table2")
+    return format_table(evaluate(config, workdir))
 
 
 def format_table(record: dict) -> str:

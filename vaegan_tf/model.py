@@ -1,7 +1,6 @@
 """VAEGAN: the paper's five models behind one Keras model with a three-tape train_step.
 
-One forward pass is recorded by three GradientTapes, one per network, and each tape
-differentiates only its own network's loss (Algorithm 1 / Eq. 9):
+One forward pass, and each network's gradient comes from its own loss only (Algorithm 1 / Eq. 9):
     Enc ← ∇(L_prior + L_llike)        no GAN gradient reaches the encoder
     Dec ← ∇(γ·L_llike + L_GAN^Dec)    see losses.py for the sign convention
     Dis ← ∇(L_GAN^Dis)                Dis never minimises L_llike (it would collapse Dis_l to 0)
@@ -12,22 +11,27 @@ The models differ only in which terms exist (Config.similarity, uses_encoder, ..
     vae_disl     L_llike on the Dis_l of a frozen, earlier-trained Dis; no GAN
     vaegan_dis0  L_llike on pixels plus the GAN
     gan          no Enc, no L_llike; Dec(z_p) is the only fake
+
+How the gradients are computed (steps.py, --step): `three_tape` records the forward pass on one
+tape per network; `fused` (default) records each network's stage on its own tape and hands the
+cotangents at x̃ and z on with output_gradients, which computes the same numbers with less work.
+With --conditional every network also receives the attribute vector y (Sec 4.2; networks.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
 
-from vaegan_tf import losses
+from vaegan_tf import cross_replica, losses, steps
 from vaegan_tf.config import Config
 from vaegan_tf.networks import build_networks
 
 
-LOSS_OF = {"encoder": "enc_loss", "decoder": "dec_loss", "discriminator": "dis_loss"}
+LOSS_OF = steps.LOSS_OF
 GATE_OF = {"discriminator": "train_dis", "decoder": "train_dec"}
 
 
@@ -98,13 +102,45 @@ def all_finite(tensors) -> tf.Tensor:
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors if t is not None])
 
 
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Layers built inside compute in `name`'s dtype (e.g. mixed_bfloat16) with float32 weights."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _f32(t: tf.Tensor) -> tf.Tensor:
+    # Under a mixed policy the networks answer in bfloat16/float16; losses are taken in float32.
+    return tf.cast(t, tf.float32)
+
+
+class Encoded(NamedTuple):
+    """Enc's output for a batch: q(z|x)'s parameters, a sample z, and L_prior."""
+    mean: tf.Tensor
+    log_var: tf.Tensor
+    z: tf.Tensor
+    prior: tf.Tensor
+
+
+def _counter(name: str, dtype=tf.int64) -> tf.Variable:
+    # Updated inside the step: under a tf.distribute strategy every replica computes the same
+    # value, and the first replica's is kept.
+    return tf.Variable(tf.zeros((), dtype), trainable=False, name=name,
+                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
 class VAEGAN(keras.Model):
     """The paper's model; `config.model` selects which of the five variants it trains."""
 
     def __init__(self, config: Config, **kwargs):
         super().__init__(name=kwargs.pop("name", config.model), **kwargs)
         self.config = config
-        nets = build_networks(config)
+        with dtype_policy(config.precision):
+            nets = build_networks(config)
         self.encoder = nets.get("encoder")
         self.decoder = nets["decoder"]
         self.discriminator = nets.get("discriminator")
@@ -115,12 +151,12 @@ class VAEGAN(keras.Model):
         # Validation draws its own noise, so how often it runs never changes training's draws
         # (a resumed run must see the same noise as an uninterrupted one).
         self.eval_noise = keras.random.SeedGenerator(config.seed + 1, name="eval_noise")
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.step = _counter("step")
         # Divergence guard state: the learning-rate factor, and non-finite steps seen in a row
         # (the longest run since the guard last looked), kept on the device so no step syncs.
         self.lr_scale = tf.Variable(1.0, trainable=False, name="lr_scale")
-        self.bad_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_streak")
-        self.worst_streak = tf.Variable(0, dtype=tf.int64, trainable=False, name="worst_streak")
+        self.bad_streak = _counter("bad_streak")
+        self.worst_streak = _counter("worst_streak")
         self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in _metric_names(config)}
 
     @property
@@ -138,7 +174,9 @@ class VAEGAN(keras.Model):
 
         Only the default optimizers follow `lr_scale`, which the divergence guard lowers; pass a
         ScaledSchedule(rate, model.lr_scale) as a custom optimizer's learning rate to keep that.
+        Under --precision=mixed_float16 each optimizer gets its own dynamic loss scale.
         """
+        kwargs.setdefault("jit_compile", self.config.jit_compile)
         super().compile(**kwargs)
         optimizers = dict(optimizers or {})
         unknown = set(optimizers) - set(self.trained_networks)
@@ -146,6 +184,10 @@ class VAEGAN(keras.Model):
             raise ValueError(f"no trained network named {sorted(unknown)}; have {self.trained_networks}")
         self.optimizers = {n: optimizers.get(n) or default_optimizer(self.config, self.lr_scale)
                            for n in self.trained_networks}
+        if self.config.precision == "mixed_float16":
+            self.optimizers = {n: o if isinstance(o, keras.optimizers.LossScaleOptimizer)
+                               else keras.optimizers.LossScaleOptimizer(o)
+                               for n, o in self.optimizers.items()}
         for name, opt in self.optimizers.items():
             # Built up front so checkpoints can restore slots before the first step.
             opt.build(self.networks[name].trainable_variables)
@@ -154,50 +196,47 @@ class VAEGAN(keras.Model):
     def metrics(self):
         return list(self.loss_trackers.values())
 
-    def call(self, images, training=False):
+    def _y(self, attributes) -> dict[str, Any]:
+        """The conditioning keyword for network calls: nothing for an unconditional model."""
+        return {"attributes": attributes} if self.config.conditional else {}
+
+    def call(self, images, attributes=None, training=False):
         """Reconstruction Dec(Enc(x)) with z = μ (for summaries and inference)."""
-        mean, _ = self.encoder(images, training=training)
-        return self.decoder(mean, training=training)
+        mean, _ = self.encoder(images, **self._y(attributes), training=training)
+        return self.decoder(mean, **self._y(attributes), training=training)
 
-    # --- the forward pass shared by train_step and test_step ---
+    # --- the forward pass, in the stages the fused step puts its tapes around ---
 
-    def forward(self, images: tf.Tensor, training: bool) -> dict[str, tf.Tensor]:
-        """Every loss term for one batch, from one pass through the networks."""
-        c = self.config
+    def encode(self, images, attributes, training: bool) -> Encoded:
+        """Enc(x) -> q(z|x), z = μ + σ ⊙ ε, and L_prior."""
         noise = self.noise if training else self.eval_noise
-        batch = tf.shape(images)[0]
+        mean, log_var = self.encoder(images, **self._y(attributes), training=training)
+        mean, log_var = _f32(mean), _f32(log_var)
+        z = reparameterize(mean, log_var, cross_replica.normal(tf.shape(mean), noise))
+        return Encoded(mean, log_var, z, losses.kl_prior(mean, log_var))
+
+    def generate(self, encoded: Encoded | None, attributes, batch, training: bool) -> dict:
+        """Dec on [z, z_p] in one call (shared BN statistics): {'recon': x̃, 'prior': x_p}."""
+        noise = self.noise if training else self.eval_noise
+        codes = {}
+        if encoded is not None:
+            codes["recon"] = encoded.z
+        if "prior" in self.fake_kinds:
+            codes["prior"] = cross_replica.normal((batch, self.config.latent_dim), noise)
+        y = tf.concat([attributes] * len(codes), 0) if self.config.conditional else None
+        decoded = self.decoder(tf.concat(list(codes.values()), 0), **self._y(y), training=training)
+        return dict(zip(codes, tf.split(_f32(decoded), len(codes))))
+
+    def judge(self, images, attributes, encoded: Encoded | None, generated: dict,
+              training: bool) -> dict[str, tf.Tensor]:
+        """Dis on the real and generated batches, and every loss term."""
+        c = self.config
         terms: dict[str, tf.Tensor] = {}
-        codes, generated = [], {}
-        if self.encoder is not None:
-            mean, log_var = self.encoder(images, training=training)
-            eps = keras.random.normal(tf.shape(mean), seed=noise)
-            codes.append(reparameterize(mean, log_var, eps))
-            terms["prior"] = losses.kl_prior(mean, log_var)
-        if "prior" in self.fake_kinds:
-            codes.append(keras.random.normal((batch, c.latent_dim), seed=noise))
-        # One Dec call on [z, z_p] (and one Dis call below) so both share BN batch statistics.
-        decoded = tf.split(self.decoder(tf.concat(codes, 0), training=training), len(codes))
-        if self.encoder is not None:
-            generated["recon"] = decoded[0]
-        if "prior" in self.fake_kinds:
-            generated["prior"] = decoded[-1]
-
         if self.discriminator is not None:
-            dis_inputs = ["real"] + [k for k in ("recon", "prior")
-                                     if k in self.fake_kinds or (k == "recon" and c.similarity == "disl")]
-            batches = {"real": images, **generated}
-            dis_training = training and c.trains_discriminator
-            if c.dis_batch == "joint":  # one call: BN statistics shared, as in the authors' code
-                logits, features = self.discriminator(
-                    tf.concat([batches[k] for k in dis_inputs], 0), training=dis_training)
-                logits = dict(zip(dis_inputs, tf.split(logits, len(dis_inputs))))
-                features = dict(zip(dis_inputs, tf.split(features, len(dis_inputs))))
-            else:  # one call per source: BN statistics never mix real and generated images
-                outputs = {k: self.discriminator(batches[k], training=dis_training) for k in dis_inputs}
-                logits = {k: out[0] for k, out in outputs.items()}
-                features = {k: out[1] for k, out in outputs.items()}
-
-        if self.encoder is not None:
+            logits, features = self._discriminate(images, attributes, generated,
+                                                  training and c.trains_discriminator)
+        if encoded is not None:
+            terms["prior"] = encoded.prior
             if c.similarity == "disl":
                 terms["llike"] = losses.gaussian_nll(features["real"], features["recon"])
             else:
@@ -214,34 +253,79 @@ class VAEGAN(keras.Model):
             for k in ["real"] + self.fake_kinds:
                 terms[f"d_{k}"] = tf.reduce_mean(tf.sigmoid(logits[k]))
             if c.equilibrium_gate:
-                real_ce = tf.reduce_mean(tf.nn.softplus(-logits["real"]))
-                fake_ce = tf.add_n([tf.reduce_mean(tf.nn.softplus(l)) for l in fakes]) / len(fakes)
+                # Over the global batch, so every replica takes the same decision.
+                real_ce = cross_replica.mean(tf.reduce_mean(tf.nn.softplus(-logits["real"])))
+                fake_ce = cross_replica.mean(
+                    tf.add_n([tf.reduce_mean(tf.nn.softplus(l)) for l in fakes]) / len(fakes))
                 terms["train_dis"], terms["train_dec"] = equilibrium_gate(
                     real_ce, fake_ce, c.equilibrium, c.margin)
         else:
             terms["dec_loss"] = terms["llike"]
         return terms
 
-    def _unpack(self, data):
-        return data[0] if isinstance(data, (tuple, list)) else data
+    def _discriminate(self, images, attributes, generated, training):
+        """Dis's logits and Dis_l features per source: 'real', and the generated batches it sees."""
+        c = self.config
+        sources = ["real"] + [k for k in ("recon", "prior")
+                              if k in self.fake_kinds or (k == "recon" and c.similarity == "disl")]
+        batches = {"real": images, **generated}
+        if c.dis_batch == "joint":  # one call: BN statistics shared, as in the authors' code
+            y = tf.concat([attributes] * len(sources), 0) if c.conditional else None
+            logits, features = self.discriminator(tf.concat([batches[k] for k in sources], 0),
+                                                  **self._y(y), training=training)
+            logits = dict(zip(sources, tf.split(_f32(logits), len(sources))))
+            features = dict(zip(sources, tf.split(_f32(features), len(sources))))
+            return logits, features
+        # One call per source: BN statistics never mix real and generated images.
+        outputs = {k: self.discriminator(batches[k], **self._y(attributes), training=training)
+                   for k in sources}
+        return ({k: _f32(out[0]) for k, out in outputs.items()},
+                {k: _f32(out[1]) for k, out in outputs.items()})
 
-    def gradients(self, images: tf.Tensor) -> tuple[dict[str, tf.Tensor], dict[str, list]]:
-        """One forward pass under one tape per trained network; each tape differentiates only its
-        own network's loss, which is how the updates are masked (Algorithm 1)."""
-        nets = self.trained_networks
-        with contextlib.ExitStack() as stack:
-            tapes = {n: stack.enter_context(tf.GradientTape()) for n in nets}
-            terms = self.forward(images, training=True)
-        grads = {n: tapes[n].gradient(terms[LOSS_OF[n]], self.networks[n].trainable_variables)
-                 for n in nets}
-        return terms, grads
+    def forward(self, images: tf.Tensor, training: bool = False,
+                attributes: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """Every loss term for one batch, from one pass through the networks."""
+        encoded = self.encode(images, attributes, training) if self.encoder is not None else None
+        generated = self.generate(encoded, attributes, tf.shape(images)[0], training)
+        return self.judge(images, attributes, encoded, generated, training)
+
+    def _unpack(self, data):
+        """(images, attributes or None) from a dataset element."""
+        if isinstance(data, (tuple, list)):
+            return data[0], (tf.cast(data[1], tf.float32) if self.config.conditional else None)
+        if self.config.conditional:
+            raise ValueError("a conditional model needs (images, attributes) batches")
+        return data, None
+
+    def loss_scales(self) -> dict[str, tf.Tensor]:
+        """The factor on each network's loss before differentiation.
+
+        1/replicas: each replica's losses are means over its share of the batch and the
+        optimizers sum gradients over replicas, so this gives the global batch's mean. Times
+        the dynamic loss scale under mixed_float16 (the optimizer divides it out again).
+        """
+        replicas = float(cross_replica.num_replicas())
+        return {n: (tf.identity(o.dynamic_scale) if isinstance(o, keras.optimizers.LossScaleOptimizer)
+                    else tf.constant(1.0)) / replicas for n, o in self.optimizers.items()}
+
+    def gradients(self, images: tf.Tensor, attributes: tf.Tensor | None = None,
+                  scales: dict[str, tf.Tensor] | None = None):
+        """(terms, {network: gradients of its scaled loss}) by the configured --step."""
+        scales = scales or {n: tf.constant(1.0) for n in self.trained_networks}
+        return steps.STEPS[self.config.step](self, images, attributes, scales)
 
     def train_step(self, data):
-        terms, grads = self.gradients(self._unpack(data))
+        images, attributes = self._unpack(data)
+        terms, grads = self.gradients(images, attributes, self.loss_scales())
         # A step with a NaN or infinity anywhere is not applied to any network: one bad batch must
-        # not poison the weights (the divergence guard handles runs of them).
-        finite = all_finite([terms[LOSS_OF[n]] for n in grads] + [g for gs in grads.values() for g in gs])
-        tf.cond(finite, lambda: self._apply_all(terms, grads), lambda: tf.constant(False))
+        # not poison the weights (the divergence guard handles runs of them). Loss-scaled
+        # optimizers skip overflowing gradients themselves and lower their scale.
+        scaled = self.config.precision == "mixed_float16"
+        finite = cross_replica.all_true(all_finite(
+            [terms[LOSS_OF[n]] for n in grads] + ([] if scaled else [g for gs in grads.values() for g in gs])))
+        conditions = {n: finite & terms[GATE_OF[n]] if GATE_OF.get(n) in terms else finite
+                      for n in grads}
+        cross_replica.apply_where(conditions, {n: self._applier(n, grads[n]) for n in grads})
         self.bad_streak.assign(tf.where(finite, tf.zeros_like(self.bad_streak), self.bad_streak + 1))
         self.worst_streak.assign(tf.maximum(self.worst_streak, self.bad_streak))
         terms["nonfinite"] = 1.0 - tf.cast(finite, tf.float32)
@@ -251,27 +335,16 @@ class VAEGAN(keras.Model):
         self.step.assign_add(1)
         return self._update_metrics(terms)
 
-    def _apply_all(self, terms, grads):
-        for name, g in grads.items():
-            optimizer, variables = self.optimizers[name], self.networks[name].trainable_variables
-            gate = GATE_OF.get(name)
-            if gate in terms:
-                tf.cond(terms[gate], lambda o=optimizer, g=g, v=variables: _apply(o, g, v),
-                        lambda: tf.constant(False))
-            else:
-                optimizer.apply_gradients(zip(g, variables))
-        return tf.constant(True)
+    def _applier(self, name, grads):
+        variables = self.networks[name].trainable_variables
+        return lambda: self.optimizers[name].apply(grads, variables)
 
     def test_step(self, data):
-        return self._update_metrics(self.forward(self._unpack(data), training=False))
+        images, attributes = self._unpack(data)
+        return self._update_metrics(self.forward(images, training=False, attributes=attributes))
 
     def _update_metrics(self, terms):
         reported = {n: t for n, t in self.loss_trackers.items() if n in terms}
         for name, tracker in reported.items():
             tracker.update_state(terms[name])
         return {name: tracker.result() for name, tracker in reported.items()}
-
-
-def _apply(optimizer, grads, variables):
-    optimizer.apply_gradients(zip(grads, variables))
-    return tf.constant(True)

@@ -8,6 +8,11 @@ Widths are configurable through one base width per network; the defaults give ex
   Dec: FC 8·8·256 BN ReLU, convT 256↑ BN ReLU, convT 128↑ BN ReLU, convT 32↑ BN ReLU, conv 3 tanh
   Dis: conv 32 ReLU, conv 128↓ BN ReLU, conv 256↓ BN ReLU, conv 256↓ [Dis_l] BN ReLU,
        FC 512 BN ReLU, FC 1 (logit)
+
+Conditional variants (Sec 4.2, `num_attributes` > 0): the attribute vector y [B, A] is
+concatenated to the input of the top FC layer of Enc and Dis (their flattened conv features) and
+to z at the input of Dec. With num_attributes=0 the networks are exactly the ones above and
+ignore `attributes`.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from vaegan_tf.errors import ConfigError
+
 KERNEL = 5
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-6
 
 
-def _bn(name: str, sync: bool) -> layers.BatchNormalization:
+def _bn(name: str, sync: bool = False) -> layers.BatchNormalization:
     # sync (--sync_batchnorm): under a tf.distribute strategy the batch statistics are all-reduced
     # over the global batch, so N replicas normalise exactly as one device would.
     return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name,
@@ -31,19 +38,35 @@ def _conv(filters: int, stride: int, name: str, bias: bool = False) -> layers.Co
     return layers.Conv2D(filters, KERNEL, strides=stride, padding="same", use_bias=bias, name=name)
 
 
+def _with_attributes(h, attributes, num_attributes: int, network: str):
+    """h with y appended along the last axis when the network is conditional, else h as it is."""
+    if not num_attributes:
+        return h
+    if attributes is None:
+        raise ValueError(f"this {network} is conditional on {num_attributes} attributes: "
+                         "call it with attributes=[B, num_attributes]")
+    width = attributes.shape[-1]
+    if width is not None and width != num_attributes:
+        raise ValueError(f"this {network} is conditional on {num_attributes} attributes, "
+                         f"got attributes of shape {tuple(attributes.shape)}")
+    # y arrives as float32 from the pipeline; under mixed precision h is float16/bfloat16.
+    return keras.ops.concatenate([h, keras.ops.cast(attributes, h.dtype)], axis=-1)
+
+
 def _check_image_size(image_size: int) -> None:
     if image_size % 8 or image_size < 16:
         raise ValueError(f"image_size must be a multiple of 8 and >= 16, got {image_size}")
 
 
 class Encoder(keras.Model):
-    """q(z|x): images [B, S, S, 3] in [-1, 1] -> (mean, log_var), each [B, latent_dim]."""
+    """q(z|x) (q(z|x, y) when conditional): images [B, S, S, 3] in [-1, 1] (and attributes
+    [B, num_attributes]) -> (mean, log_var), each [B, latent_dim]."""
 
     def __init__(self, latent_dim: int = 128, width: int = 64, fc_width: int = 2048,
-                 sync_batchnorm: bool = False, **kwargs):
+                 sync_batchnorm: bool = False, num_attributes: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim, self.width, self.fc_width = latent_dim, width, fc_width
-        self.sync_batchnorm = sync_batchnorm
+        self.sync_batchnorm, self.num_attributes = sync_batchnorm, num_attributes
         self.convs = [_conv(width * m, 2, f"conv{i}") for i, m in enumerate((1, 2, 4), 1)]
         self.conv_bns = [_bn(f"conv{i}_bn", sync_batchnorm) for i in range(1, 4)]
         self.flatten = layers.Flatten(name="flatten")
@@ -52,25 +75,29 @@ class Encoder(keras.Model):
         self.mean = layers.Dense(latent_dim, name="mean")
         self.log_var = layers.Dense(latent_dim, name="log_var")
 
-    def call(self, x, training=False):
+    def call(self, x, attributes=None, training=False):
         for conv, bn in zip(self.convs, self.conv_bns):
             x = keras.ops.relu(bn(conv(x), training=training))
-        h = keras.ops.relu(self.fc_bn(self.fc(self.flatten(x)), training=training))
+        h = _with_attributes(self.flatten(x), attributes, self.num_attributes, "encoder")
+        h = keras.ops.relu(self.fc_bn(self.fc(h), training=training))
         return self.mean(h), self.log_var(h)
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "width": self.width,
-                "fc_width": self.fc_width, "sync_batchnorm": self.sync_batchnorm}
+                "fc_width": self.fc_width, "sync_batchnorm": self.sync_batchnorm,
+                "num_attributes": self.num_attributes}
 
 
 class Decoder(keras.Model):
-    """p(x|z) and the GAN generator: z [B, latent_dim] -> images [B, S, S, 3] in [-1, 1]."""
+    """p(x|z) (p(x|z, y) when conditional) and the GAN generator: z [B, latent_dim] (and
+    attributes [B, num_attributes]) -> images [B, S, S, 3] in [-1, 1]."""
 
     def __init__(self, width: int = 32, image_size: int = 64, sync_batchnorm: bool = False,
-                 **kwargs):
+                 num_attributes: int = 0, **kwargs):
         super().__init__(**kwargs)
         _check_image_size(image_size)
         self.width, self.image_size, self.sync_batchnorm = width, image_size, sync_batchnorm
+        self.num_attributes = num_attributes
         base, top = image_size // 8, width * 8
         self.fc = layers.Dense(base * base * top, use_bias=False, name="fc")
         self.fc_bn = _bn("fc_bn", sync_batchnorm)
@@ -82,7 +109,8 @@ class Decoder(keras.Model):
         self.deconv_bns = [_bn(f"deconv{i}_bn", sync_batchnorm) for i in range(1, 4)]
         self.out = _conv(3, 1, "out", bias=True)
 
-    def call(self, z, training=False):
+    def call(self, z, attributes=None, training=False):
+        z = _with_attributes(z, attributes, self.num_attributes, "decoder")
         x = self.reshape(keras.ops.relu(self.fc_bn(self.fc(z), training=training)))
         for deconv, bn in zip(self.deconvs, self.deconv_bns):
             x = keras.ops.relu(bn(deconv(x), training=training))
@@ -90,20 +118,22 @@ class Decoder(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "image_size": self.image_size,
-                "sync_batchnorm": self.sync_batchnorm}
+                "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes}
 
 
 class Discriminator(keras.Model):
-    """Dis: images [B, S, S, 3] -> (logit [B], Dis_l features [B, S/8, S/8, 8*width]).
+    """Dis: images [B, S, S, 3] (and attributes [B, num_attributes] when conditional) ->
+    (logit [B], Dis_l features [B, S/8, S/8, 8*width]).
 
     Dis_l is the 4th convolution's output before its BN and ReLU (the authors' "reconstruction
     error at layer #9"), so the similarity metric does not depend on BN's batch statistics there.
     """
 
     def __init__(self, width: int = 32, fc_width: int = 512, sync_batchnorm: bool = False,
-                 **kwargs):
+                 num_attributes: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.width, self.fc_width, self.sync_batchnorm = width, fc_width, sync_batchnorm
+        self.num_attributes = num_attributes
         self.conv1 = _conv(width, 1, "conv1", bias=True)
         self.convs = [_conv(width * m, 2, f"conv{i}") for i, m in ((2, 4), (3, 8), (4, 8))]
         self.conv_bns = [_bn(f"conv{i}_bn", sync_batchnorm) for i in range(2, 5)]
@@ -112,35 +142,47 @@ class Discriminator(keras.Model):
         self.fc_bn = _bn("fc_bn", sync_batchnorm)
         self.logit = layers.Dense(1, name="logit")
 
-    def call(self, x, training=False):
+    def call(self, x, attributes=None, training=False):
         x = keras.ops.relu(self.conv1(x))
         x = keras.ops.relu(self.conv_bns[0](self.convs[0](x), training=training))
         x = keras.ops.relu(self.conv_bns[1](self.convs[1](x), training=training))
         features = self.convs[2](x)
         x = keras.ops.relu(self.conv_bns[2](features, training=training))
-        h = keras.ops.relu(self.fc_bn(self.fc(self.flatten(x)), training=training))
+        # Dis_l stays unconditional: it is the image's features, compared between x and x̃.
+        h = _with_attributes(self.flatten(x), attributes, self.num_attributes, "discriminator")
+        h = keras.ops.relu(self.fc_bn(self.fc(h), training=training))
         return keras.ops.squeeze(self.logit(h), axis=-1), features
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "fc_width": self.fc_width,
-                "sync_batchnorm": self.sync_batchnorm}
+                "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes}
 
 
 def build_networks(config) -> dict[str, keras.Model]:
-    """The networks a config's model uses, built (variables created) for config.image_size."""
+    """The networks a config's model uses, built (variables created) for config.image_size.
+
+    With config.conditional each network is conditioned on config.num_attributes attributes,
+    which train.resolve_config fills from the dataset before the model is built.
+    """
     _check_image_size(config.image_size)
+    a = config.num_attributes if config.conditional else 0
+    if config.conditional and a <= 0:
+        raise ConfigError("--conditional needs --num_attributes > 0 (filled from the dataset's "
+                          "attribute names when training; leave it 0 on the command line)")
     s = config.image_size
     image = keras.ops.zeros((1, s, s, 3))
+    y = keras.ops.zeros((1, a)) if a else None
     sync = config.sync_batchnorm
-    nets: dict[str, keras.Model] = {"decoder": Decoder(config.dec_width, s, sync, name="decoder")}
+    nets: dict[str, keras.Model] = {
+        "decoder": Decoder(config.dec_width, s, sync, num_attributes=a, name="decoder")}
     # One inference call creates every variable, so optimizers and checkpoints see them all.
-    nets["decoder"](keras.ops.zeros((1, config.latent_dim)))
+    nets["decoder"](keras.ops.zeros((1, config.latent_dim)), attributes=y)
     if config.uses_encoder:
         nets["encoder"] = Encoder(config.latent_dim, config.enc_width, config.fc_width, sync,
-                                   name="encoder")
-        nets["encoder"](image)
+                                  num_attributes=a, name="encoder")
+        nets["encoder"](image, attributes=y)
     if config.uses_discriminator:
         nets["discriminator"] = Discriminator(config.dis_width, config.fc_width // 4, sync,
-                                              name="discriminator")
-        nets["discriminator"](image)
+                                              num_attributes=a, name="discriminator")
+        nets["discriminator"](image, attributes=y)
     return nets

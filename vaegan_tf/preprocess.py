@@ -18,7 +18,8 @@ import tensorflow as tf
 # The authors' crop of the 218x178 aligned image (rows 40:188, columns 15:163).
 ALIGNED_HEIGHT, ALIGNED_WIDTH = 218, 178
 ORIGINAL_BOX = (40, 15, 148, 148)  # top, left, height, width
-CENTER_SIDE = 108  # DCGAN's centre crop
+CENTER_SIDES = {"center108": 108,  # DCGAN's centre crop of CelebA
+                "center150": 150}  # the authors' centre crop of LFW's 250x250 images
 
 # Light augmentation, modelled on the authors' code: Gaussian jitter with these sigmas.
 SHIFT_SIGMA = 1.0 / 64  # translation, as a fraction of the image side (1 pixel at 64x64)
@@ -54,7 +55,8 @@ def crop_resize(image: tf.Tensor, crop: str, image_size: int) -> tf.Tensor:
     crop="original" is the authors' pipeline: rows 40:188, columns 15:163 of an aligned 218x178
     image (the box scales with other sizes; the blur does not), a Gaussian blur of sigma
     sqrt(148 / image_size) / 2 against aliasing when shrinking, then a bicubic resize.
-    crop="center108" is DCGAN's 108x108 centre crop, resized with an antialiased bicubic filter.
+    crop="center108" is DCGAN's 108x108 centre crop, resized with an antialiased bicubic filter;
+    crop="center150" is the same with the 150x150 centre of LFW's 250x250 images (authors' code).
     """
     image = tf.convert_to_tensor(image)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
@@ -68,8 +70,8 @@ def crop_resize(image: tf.Tensor, crop: str, image_size: int) -> tf.Tensor:
             pixels = gaussian_blur(pixels, math.sqrt(box_height / image_size) / 2)
         pixels = tf.image.resize(pixels, [image_size, image_size], method="bicubic",
                                  antialias=False)
-    elif crop == "center108":
-        side = tf.minimum(CENTER_SIDE, tf.minimum(height, width))
+    elif crop in CENTER_SIDES:
+        side = tf.minimum(CENTER_SIDES[crop], tf.minimum(height, width))
         pixels = tf.image.crop_to_bounding_box(pixels, (height - side) // 2, (width - side) // 2,
                                                side, side)
         pixels = tf.image.resize(pixels, [image_size, image_size], method="bicubic",

@@ -71,10 +71,14 @@ class TensorBoardLogger(keras.callbacks.Callback):
     """
 
     def __init__(self, workdir: str, image_every: int, sample_z: np.ndarray | None,
-                 val_images: np.ndarray | None, throughput: Throughput | None = None):
+                 val_images: np.ndarray | None, throughput: Throughput | None = None,
+                 sample_attributes: np.ndarray | None = None,
+                 val_attributes: np.ndarray | None = None):
         super().__init__()
         self.image_every = image_every
         self.sample_z, self.val_images, self.throughput = sample_z, val_images, throughput
+        # Conditional runs (Sec 4.2): the y each grid is drawn with; None for unconditional ones.
+        self.sample_attributes, self.val_attributes = sample_attributes, val_attributes
         self.samples_dir = os.path.join(workdir, "samples")
         os.makedirs(self.samples_dir, exist_ok=True)
         logdir = os.path.join(workdir, "tensorboard")
@@ -118,10 +122,11 @@ class TensorBoardLogger(keras.callbacks.Callback):
     def write_images(self):
         grids = {}
         if self.sample_z is not None:
-            samples = self.model.decoder(self.sample_z, training=False)
+            samples = self.model.decoder(self.sample_z, attributes=self.sample_attributes,
+                                         training=False)
             grids["samples"] = image_grid(np.asarray(samples), cols=8)
         if self.val_images is not None and self.model.encoder is not None:
-            recon = self.model(self.val_images, training=False)
+            recon = self.model(self.val_images, attributes=self.val_attributes, training=False)
             grids["reconstructions"] = image_grid(side_by_side(self.val_images, np.asarray(recon)), cols=8)
         with self.writers["train"].as_default(step=self.step):
             for name, grid in grids.items():

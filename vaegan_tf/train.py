@@ -12,9 +12,9 @@ import tensorflow as tf
 from absl import logging
 
 from export.saved_model import ExportCallback
-from vaegan_tf import checkpointing, corrupt, data, faults, summaries
+from vaegan_tf import checkpointing, corrupt, data, distribute, faults, summaries
 from vaegan_tf.config import RESUME_SAFE_FIELDS, Config
-from vaegan_tf.errors import CheckpointError
+from vaegan_tf.errors import CheckpointError, ConfigError
 from vaegan_tf.model import VAEGAN
 
 SAMPLE_GRID = 64  # samples from a fixed z per grid (8x8)
@@ -22,9 +22,17 @@ RECON_GRID = 32  # validation images per reconstruction grid (beside their recon
 
 
 def resolve_config(config: Config, workdir: str) -> Config:
-    """Fills defaults that depend on the workdir (the synthetic data goes under it)."""
+    """Fills defaults that depend on the workdir (the synthetic data goes under it) and, with
+    --conditional, the length of the attribute vector y from the dataset."""
     if not config.data_dir and config.dataset == "synthetic":
         config = config.replace(data_dir=os.path.join(workdir, "data"))
+    if config.conditional:
+        count = len(data.attribute_names(config))
+        if config.num_attributes not in (0, count):
+            raise ConfigError(f"--num_attributes={config.num_attributes}, but --dataset="
+                              f"{config.dataset} has {count} attributes; leave it 0 to have it "
+                              "filled from the dataset")
+        config = config.replace(num_attributes=count)
     if not config.cache_dir and config.cache in ("auto", "file"):
         # Splits too big for memory are cached as TFRecords beside the run (data.make_dataset).
         config = config.replace(cache_dir=os.path.join(workdir, "cache"))
@@ -66,30 +74,88 @@ def _fixed_inputs(config: Config, val_ds) -> tuple[np.ndarray, np.ndarray | None
     return sample_z, images[:RECON_GRID]
 
 
+def _fixed_attributes(config: Config, val_ds) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Conditional runs: y for the sample grid (validation vectors, cycled to fill it) and for
+    the reconstruction grid (those of its images); (None, None) otherwise."""
+    if not config.conditional:
+        return None, None
+    ys = np.concatenate([np.asarray(y) for _, y in val_ds.take(-(-SAMPLE_GRID // config.batch_size))])
+    return np.resize(ys, (SAMPLE_GRID, ys.shape[1])).astype(np.float32), ys[:RECON_GRID]
+
+
+def _validation_batches(config: Config, index, validation: tf.data.Dataset,
+                        replicas: int) -> tf.data.Dataset:
+    """The first --eval_batches validation batches, each split across the replicas.
+
+    With several replicas only whole global batches are kept: a short last batch would leave a
+    replica without examples, whose mean losses are NaN.
+    """
+    if replicas > 1:
+        n = data.split_size(index, "validation")
+        if n is not None and n < config.batch_size:
+            raise DataError(f"the validation split of {config.data_dir} has {n} images, fewer "
+                            f"than one global batch of --batch_size={config.batch_size} to split "
+                            f"across {replicas} replicas")
+        validation = validation.filter(lambda images, _: tf.shape(images)[0] == config.batch_size)
+    return distribute.shard_by_data(validation.take(config.eval_batches))
+
+
+def _restore(model: VAEGAN, config: Config, workdir: str,
+             out: str) -> tuple[tf.train.CheckpointManager, int]:
+    """The manager this process saves with (in `out`) and the step restored from `workdir`."""
+    manager = checkpointing.make_manager(model, out, config)
+    if out == workdir:
+        start = checkpointing.restore_latest(manager)
+    else:
+        # A non-chief resumes from the chief's checkpoints and keeps a copy of that one beside
+        # its own, so a divergence rollback (faults.py) finds the same checkpoint on every worker.
+        start = checkpointing.restore_latest(checkpointing.make_manager(model, workdir, config))
+        if start:
+            checkpointing.save(manager, model, start)
+    return manager, start
+
+
 @corrupt.raise_data_errors()  # a corrupt image met by tf.data ends as a DataError naming it
 def train_and_evaluate(config: Config, workdir: str, verbose: int = 1) -> dict[str, float]:
     """Trains `config.model` to `config.train_steps` total steps in `workdir`, resuming if it can.
 
-    Returns the last epoch's logs (training and validation metrics).
+    Returns the last epoch's logs (training and validation metrics). Under
+    --strategy=multi_worker every worker calls it with the same arguments; only the chief writes
+    into `workdir`, the others into temporary folders (distribute.py).
     """
-    config = resolve_config(config, workdir)
+    # First of all: logical devices and collective ops can only be set before TensorFlow starts.
+    distribution = distribute.make_distribution(config)
+    with distribute.write_dir(workdir, distribution) as out:
+        return _train(config, workdir, out, distribution, verbose)
+
+
+def _train(config: Config, workdir: str, out: str, distribution: distribute.Distribution,
+           verbose: int) -> dict[str, float]:
+    """train_and_evaluate in the folder `out` this process writes to (`workdir` for the chief)."""
+    config = resolve_config(config, out)  # a non-chief draws and caches data in its own folder
     check_resumable(config, workdir)
+    distribute.per_replica_batch_size(config.batch_size, distribution)
+    logging.info("Training on %s", distribution.description)
     index = data.load_index(config)  # before writing anything: missing data leaves no trace
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     skipped = data.CorruptImages()  # filled only with --skip_corrupt
     # Also before writing: building a file cache may stop at a corrupt image.
-    train_ds = data.make_dataset(config, "train", training=True, index=index, corrupt=skipped)
+    # Global batches: fit() splits each across the replicas (and workers, shard_by_data).
+    train_ds = distribute.shard_by_data(
+        data.make_dataset(config, "train", training=True, index=index, corrupt=skipped))
     validation = data.make_dataset(config, "validation", training=False, index=index,
                                    corrupt=skipped)
-    write_config(config, workdir)
-    val_ds = validation.take(config.eval_batches)
+    val_ds = _validation_batches(config, index, validation, distribution.num_replicas)
+    write_config(config, out)
 
-    model = VAEGAN(config)
-    model.compile()
-    manager = checkpointing.make_manager(model, workdir, config)
-    start = checkpointing.restore_latest(manager)
+    with distribution.strategy.scope():  # variables and optimizer slots mirrored on each replica
+        model = VAEGAN(config)
+        model.compile()
+        manager, start = _restore(model, config, workdir, out)
+    if distribution.multi_worker:
+        distribute.check_same_step(distribution, start, workdir)
     if start == 0 and config.model == "vae_disl":
         path = checkpointing.load_discriminator(model.discriminator, config.disl_from)
         logging.info("Frozen Dis_l loaded from %s", path)
@@ -97,18 +163,23 @@ def train_and_evaluate(config: Config, workdir: str, verbose: int = 1) -> dict[s
         logging.info("Already at step %d >= --train_steps=%d; nothing to train", start, config.train_steps)
         return {}
 
-    throughput = summaries.Throughput(config.batch_size)
-    sample_z, val_images = _fixed_inputs(config, validation)
-    tensorboard = summaries.TensorBoardLogger(workdir, config.image_every, sample_z, val_images,
-                                              throughput)
+    throughput = summaries.Throughput(config.batch_size)  # global images per second
+    tensorboard = None  # summaries, sample grids and exports come from the chief only
+    if distribution.is_chief:
+        sample_z, val_images = _fixed_inputs(config, validation)
+        sample_y, val_y = _fixed_attributes(config, validation)
+        tensorboard = summaries.TensorBoardLogger(workdir, config.image_every, sample_z,
+                                                  val_images, throughput, sample_y, val_y)
     callbacks = [
         throughput,
         # Before the logger, which writes its value; only runs that may skip images chart it.
         *([corrupt.SkippedImagesCallback(skipped)] if config.skip_corrupt else []),
-        tensorboard,
-        # Last, so the final checkpoint is written after the final summaries.
+        *([tensorboard] if tensorboard else []),
+        # Last, so the final checkpoint is written after the final summaries. Every worker saves
+        # (a non-chief into `out`) at the same steps, in case saving needs a collective op.
         checkpointing.CheckpointCallback(manager, config.checkpoint_every, config.train_steps),
-        ExportCallback(workdir, config.export_every),  # SavedModels for TF Serving
+        # SavedModels for TF Serving.
+        *([ExportCallback(workdir, config.export_every)] if distribution.is_chief else []),
     ]
     guard = faults.DivergenceGuard(manager, config.divergence_patience, config.lr_backoff,
                                    config.max_recoveries)
@@ -135,8 +206,9 @@ def train_and_evaluate(config: Config, workdir: str, verbose: int = 1) -> dict[s
     if stop.signum is not None:
         raise faults.Interrupted(stop.signum, int(model.step.numpy()))
     # A validation pass at the final step, whatever --eval_every, so every run ends with one.
-    final = model.evaluate(val_ds, return_dict=True, verbose=0)
-    tensorboard.write_scalars("validation", final)
+    final = model.evaluate(val_ds, return_dict=True, verbose=0)  # on every worker: collective
+    if tensorboard is not None:
+        tensorboard.write_scalars("validation", final)
     logging.info("Final validation at step %d: %s", int(model.step.numpy()),
                  ", ".join(f"{k}={v:.4g}" for k, v in sorted(final.items())))
     return {k: float(v) for k, v in final.items()}

@@ -1,0 +1,105 @@
+"""FLOP counts against counts worked out by hand, layer by layer, from Table 1's structure."""
+
+import pytest
+
+from conftest import tiny_config
+from vaegan_tf import flops
+from vaegan_tf.config import Config
+
+
+def conv(out_side, cin, cout, k=5):  # 2 FLOPs per MAC; every output pixel sees the whole kernel
+    return 2 * out_side ** 2 * k * k * cin * cout
+
+
+def conv_t(in_side, cin, cout, k=5):  # each input pixel scatters one kernel
+    return 2 * in_side ** 2 * k * k * cin * cout
+
+
+def dense(n_in, n_out):
+    return 2 * n_in * n_out
+
+
+def hand_count(c: Config) -> dict[str, int]:
+    """Per-network forward FLOPs per image from the paper's layer list at the config's widths.
+
+    E, D, S: whole networks; Sf: Dis up to Dis_l (its four convolutions); E1, D1, S1: the layer
+    that reads each network's input.
+    """
+    s, e, d, w, fc, latent = (c.image_size, c.enc_width, c.dec_width, c.dis_width, c.fc_width,
+                              c.latent_dim)
+    top = (s // 8) ** 2
+    enc = [conv(s // 2, 3, e), conv(s // 4, e, 2 * e), conv(s // 8, 2 * e, 4 * e),
+           dense(top * 4 * e, fc), dense(fc, latent), dense(fc, latent)]
+    dec = [dense(latent, top * 8 * d), conv_t(s // 8, 8 * d, 8 * d), conv_t(s // 4, 8 * d, 4 * d),
+           conv_t(s // 2, 4 * d, d), conv(s, d, 3)]
+    dis_l = [conv(s, 3, w), conv(s // 2, w, 4 * w), conv(s // 4, 4 * w, 8 * w),
+             conv(s // 8, 8 * w, 8 * w)]
+    dis = dis_l + [dense(top * 8 * w, fc // 4), dense(fc // 4, 1)]
+    return {"E": sum(enc), "D": sum(dec), "S": sum(dis), "Sf": sum(dis_l),
+            "E1": enc[0], "D1": dec[0], "S1": dis[0]}
+
+
+def test_table1_vaegan_is_11_9_gflop_per_image():
+    config = Config()  # Table 1: 64x64, latent 128, vaegan, gan_fakes=both
+    h = hand_count(config)
+    # Forward: Enc on x, Dec on z and z_p, Dis on x, x~, x_p. Weight gradients: the same. Input
+    # gradients: Dis on x~ and x_p, Dec on z.
+    expected = {
+        "forward": {"encoder": h["E"], "decoder": 2 * h["D"], "discriminator": 3 * h["S"]},
+        "weight_grad": {"encoder": h["E"], "decoder": 2 * h["D"], "discriminator": 3 * h["S"]},
+        "input_grad": {"encoder": 0, "decoder": h["D"], "discriminator": 2 * h["S"]},
+        # Inside Enc on x, Dec on z_p and Dis on x, above their first layers.
+        "interior_grad": {"encoder": h["E"] - h["E1"], "decoder": h["D"] - h["D1"],
+                          "discriminator": h["S"] - h["S1"]},
+    }
+    assert flops.train_flops(config) == expected
+    total = flops.train_flops_per_image(config)
+    assert total == 2 * h["E"] + 5 * h["D"] + 8 * h["S"]
+    assert total / 1e9 == pytest.approx(11.9, abs=0.05)
+    interior = sum(expected["interior_grad"].values())
+    assert flops.backprop_flops_per_image(config) == total + interior
+
+
+def test_network_counts_match_the_layer_list():
+    config = Config(image_size=32, enc_width=16, dec_width=8, dis_width=8, fc_width=64,
+                    latent_dim=16)
+    from vaegan_tf.networks import build_networks
+    nets = build_networks(config)
+    h = hand_count(config)
+    assert flops.network_flops(nets["encoder"]) == {
+        "all": h["E"], "features": conv(16, 3, 16) + conv(8, 16, 32) + conv(4, 32, 64),
+        "interior": h["E"] - h["E1"]}
+    assert flops.network_flops(nets["decoder"])["all"] == h["D"]
+    assert flops.network_flops(nets["decoder"])["interior"] == h["D"] - h["D1"]
+    assert flops.network_flops(nets["discriminator"]) == {
+        "all": h["S"], "features": h["Sf"], "interior": h["S"] - h["S1"]}
+
+
+# Each model's step in units of the hand counts: (forward + weight + input gradients), worked out
+# from which batches each network sees (README, "The paper's five models").
+MODEL_TERMS = [
+    ("vaegan", "both", {"E": 2, "D": 5, "S": 8}),
+    ("vaegan", "prior", {"E": 2, "D": 5, "S": 5, "Sf": 2}),  # x~ only through Dis_l
+    ("vaegan", "recon", {"E": 2, "D": 3, "S": 5}),
+    ("vae", "both", {"E": 2, "D": 3}),
+    ("vae_disl", "both", {"E": 2, "D": 3, "Sf": 3}),  # frozen Dis: Dis_l of x and x~ only
+    ("vaegan_dis0", "both", {"E": 2, "D": 5, "S": 8}),
+    ("vaegan_dis0", "prior", {"E": 2, "D": 5, "S": 5}),  # pixel similarity: Dis never sees x~
+    ("gan", "both", {"D": 2, "S": 5}),
+]
+
+
+@pytest.mark.parametrize("model,fakes,terms", MODEL_TERMS)
+def test_each_model_counts_the_batches_it_uses(tmp_path, model, fakes, terms):
+    extra = {"disl_from": str(tmp_path)} if model == "vae_disl" else {}
+    config = tiny_config(model=model, gan_fakes=fakes, **extra)
+    h = hand_count(config)
+    assert flops.train_flops_per_image(config) == sum(n * h[k] for k, n in terms.items())
+    table = flops.train_flops(config)
+    if not config.uses_encoder:
+        assert all(table[stage]["encoder"] == 0 for stage in flops.STAGES)
+    if not config.uses_discriminator:
+        assert all(table[stage]["discriminator"] == 0 for stage in flops.STAGES)
+    if not config.trains_discriminator:
+        assert table["weight_grad"]["discriminator"] == 0
+

@@ -1,0 +1,158 @@
+"""FLOPs of one training step per image, counted from the built networks' layer shapes.
+
+Layers counted, at 2 FLOPs per multiply-accumulate (MAC), from the kernel shape and the spatial
+size the layer was built for (`get_build_config`):
+    Conv2D            out_h·out_w · k_h·k_w · C_in·C_out   ("same" padding: every output pixel is
+                                                            charged the whole kernel, as the
+                                                            kernels compute it)
+    Conv2DTranspose   in_h·in_w · k_h·k_w · C_in·C_out     (each input pixel scatters one kernel;
+                                                            stride 2 leaves that count unchanged)
+    Dense             (positions) · in·out
+Not counted: biases, BatchNorm, ReLU, tanh, sigmoid, the reparameterisation, the losses and the
+optimizer updates. They scale with activations or parameters, not with MACs; at Table 1 they are
+well under 1% of the total.
+
+The training step's count, with F_N(b) the forward FLOPs of network N on one image of batch b:
+  forward          Enc on x. Dec on each code it decodes: z ~ q(z|x) when the model has an
+                   encoder, z_p when Dec(z_p) is a fake (model._fake_kinds). Dis on each batch it
+                   sees: x, x̃ = Dec(z) when x̃ is a fake or the similarity is Dis_l, x_p = Dec(z_p)
+                   when it is a fake. A batch used only for its Dis_l features (x and x̃ in
+                   vae_disl, x̃ in vaegan with gan_fakes=prior) is charged only Dis's convolutions,
+                   since Dis_l is the last one's output.
+  weight_grad      the forward FLOPs again for each trained network on the batches that feed its
+                   loss: Enc on x, Dec on every code it decodes, Dis on x and its fakes (never on
+                   x̃ for L_llike alone: Dis does not minimise L_llike).
+  input_grad       the forward FLOPs of the network part a cotangent crosses to reach a trained
+                   network upstream: Dis on the generated batches (x_p whole; x̃ whole when it is a
+                   fake, else up to Dis_l), Dec on z (the encoder's path); none for Enc's own input.
+`train_flops_per_image` = forward + weight_grad + input_grad: issue 6's "least work" count, which
+gives 11.89 GFLOP per image at Table 1 (vaegan, gan_fakes=both, 64×64, latent 128):
+2·F_Enc + 5·F_Dec + 8·F_Dis.
+
+That count leaves out cotangents that reverse mode must also carry *inside* a network on a batch
+whose input needs none (Enc on x, Dec on z_p, Dis on x when Dis trains): every layer above the
+first must pass its cotangent down for the weight gradients below it. `interior_grad` counts them
+(each such network on each such batch minus its first layer); `backprop_flops_per_image` adds them
+to the issue's count: 13.88 GFLOP per image at Table 1, what an ideal reverse-mode step computes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from vaegan_tf.config import Config
+
+STAGES = ("forward", "weight_grad", "input_grad", "interior_grad")
+NETWORKS = ("encoder", "decoder", "discriminator")
+
+
+def layer_flops(layer: keras.layers.Layer) -> int:
+    """Forward FLOPs per image of one built Conv2D, Conv2DTranspose or Dense layer (else 0)."""
+    if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose,
+                              keras.layers.Dense)):
+        return 0
+    input_shape = tuple(layer.get_build_config()["input_shape"])
+    kernel = tuple(layer.kernel.shape)
+    if isinstance(layer, keras.layers.Dense):
+        positions = math.prod(input_shape[1:-1])  # 1 on a flat input
+        return 2 * positions * kernel[0] * kernel[1]
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        pixels = input_shape[1] * input_shape[2]  # kernel is (k_h, k_w, C_out, C_in)
+    else:
+        output_shape = layer.compute_output_shape(input_shape)
+        pixels = output_shape[1] * output_shape[2]
+    return 2 * pixels * math.prod(kernel)
+
+
+def network_flops(network: keras.Model) -> dict[str, int]:
+    """Forward FLOPs per image of a built network: 'all' its layers, 'features' (only its
+    convolutions: Dis_l is the last one's output), 'interior' (all but the layer that reads the
+    network's input)."""
+    layers = [l for l in _leaf_layers(network) if layer_flops(l)]
+    network_input = tuple(network.get_build_config()["input_shape"])[1:]
+    first = sum(layer_flops(l) for l in layers
+                if tuple(l.get_build_config()["input_shape"])[1:] == network_input)
+    convs = (keras.layers.Conv2D, keras.layers.Conv2DTranspose)
+    total = sum(layer_flops(l) for l in layers)
+    return {"all": total, "features": sum(layer_flops(l) for l in layers if isinstance(l, convs)),
+            "interior": total - first}
+
+
+def _leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    inner = getattr(layer, "layers", None)
+    if not inner:
+        return [layer]
+    return [leaf for l in inner for leaf in _leaf_layers(l)]
+
+
+def step_plan(config: Config) -> list[tuple[str, str, str, str]]:
+    """(stage, network, batch, part) for every term of the count in the module docstring.
+
+    batch: 'real' = x, 'recon' = Dec(z) / z, 'prior' = Dec(z_p) / z_p; part: a network_flops key.
+    """
+    from vaegan_tf.model import _fake_kinds  # the model's own rule for which fakes Dis sees
+
+    fakes = _fake_kinds(config)
+    codes = (["recon"] if config.uses_encoder else []) + (["prior"] if "prior" in fakes else [])
+    dis_parts: dict[str, str] = {}
+    if config.uses_discriminator:
+        dis_parts["real"] = "all" if config.trains_discriminator else "features"
+        if "recon" in fakes:
+            dis_parts["recon"] = "all"
+        elif config.similarity == "disl":
+            dis_parts["recon"] = "features"
+        if "prior" in fakes:
+            dis_parts["prior"] = "all"
+
+    plan = []
+    if config.uses_encoder:
+        plan += [("forward", "encoder", "real", "all"), ("weight_grad", "encoder", "real", "all"),
+                 ("interior_grad", "encoder", "real", "interior")]
+    for code in codes:
+        plan += [("forward", "decoder", code, "all"), ("weight_grad", "decoder", code, "all")]
+        # Enc's loss reaches it through Dec(z); nothing upstream of z_p trains.
+        plan.append(("input_grad", "decoder", code, "all") if code == "recon"
+                    else ("interior_grad", "decoder", code, "interior"))
+    for batch, part in dis_parts.items():
+        plan.append(("forward", "discriminator", batch, part))
+        if config.trains_discriminator and batch in ["real"] + fakes:
+            plan.append(("weight_grad", "discriminator", batch, "all"))
+        if batch == "real":
+            if config.trains_discriminator:
+                plan.append(("interior_grad", "discriminator", batch, "interior"))
+        else:
+            plan.append(("input_grad", "discriminator", batch, part))
+    return plan
+
+
+def train_flops(config: Config) -> dict[str, dict[str, int]]:
+    """FLOPs per image of one training step, {stage: {network: flops}}, for the step_plan terms."""
+    from vaegan_tf.networks import build_networks
+
+    per_network = {name: network_flops(net) for name, net in build_networks(config).items()}
+    table = {stage: {name: 0 for name in NETWORKS} for stage in STAGES}
+    for stage, network, _, part in step_plan(config):
+        table[stage][network] += per_network[network][part]
+    return table
+
+
+def train_flops_per_image(config: Config) -> int:
+    """Issue 6's count: forward + weight gradients + the input gradients the tapes need."""
+    table = train_flops(config)
+    return sum(sum(table[stage].values()) for stage in ("forward", "weight_grad", "input_grad"))
+
+
+def backprop_flops_per_image(config: Config) -> int:
+    """The count above plus the interior cotangents reverse mode must also compute."""
+    return sum(sum(per_stage.values()) for per_stage in train_flops(config).values())
+
+
+def format_breakdown(table: dict[str, dict[str, int]]) -> str:
+    """GFLOP per image by stage (rows) and network (columns)."""
+    lines = [f"{'GFLOP/img':<14}" + "".join(f"{n:>15}" for n in NETWORKS) + f"{'total':>15}"]
+    for stage, row in table.items():
+        lines.append(f"{stage:<14}" + "".join(f"{row[n] / 1e9:>15.4f}" for n in NETWORKS)
+                     + f"{sum(row.values()) / 1e9:>15.4f}")
+    return "\n".join(lines)
