@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from vaegan_tf.batchnorm import BatchNorm
 from vaegan_tf.errors import ConfigError
 
 KERNEL = 5
@@ -30,8 +31,8 @@ BN_EPSILON = 1e-6
 def _bn(name: str, sync: bool = False) -> layers.BatchNormalization:
     # sync (--sync_batchnorm): under a tf.distribute strategy the batch statistics are all-reduced
     # over the global batch, so N replicas normalise exactly as one device would.
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name,
-                                     synchronized=sync)
+    # BatchNorm: Keras's layer, trained with the fused kernel (batchnorm.py: same function, faster).
+    return BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name, synchronized=sync)
 
 
 def _conv(filters: int, stride: int, name: str, bias: bool = False) -> layers.Conv2D:

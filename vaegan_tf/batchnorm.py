@@ -1,0 +1,47 @@
+"""Keras BatchNormalization computed with TensorFlow's fused kernel during training.
+
+Keras 3's BatchNormalization (TF backend) builds training-mode BN from separate ops: moments,
+then tf.nn.batch_normalization, each differentiated op by op. That is a dozen passes over every
+activation tensor forward and backward, and under a mixed policy they all run in float32. On two
+CPU cores those memory-bound passes cost about as much as the convolutions around them.
+FusedBatchNormV3 does the same arithmetic in one pass forward and one backward (FusedBatchNormGradV3),
+in the activations' own dtype. The layer keeps Keras's variables, names, checkpoints and
+inference path; only training-mode calls change, and they compute the same function:
+
+    y = γ (x − μ_B) / √(σ²_B + ε) + β,  μ_B, σ²_B the batch mean and (biased) variance
+    moving ← momentum · moving + (1 − momentum) · batch statistic
+
+The fused kernel reports the Bessel-corrected variance; it is turned back into the biased one
+Keras uses for the moving average, so both layers hold the same moving statistics.
+Synchronized BN (statistics across replicas), masks and non-channels-last axes keep Keras's path.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="vaegan_tf")
+class BatchNorm(keras.layers.BatchNormalization):
+    """BatchNormalization over the last axis; the fused kernel in training mode."""
+
+    def call(self, inputs, training=None, mask=None):
+        rank = len(inputs.shape)
+        if (not (training and self.trainable) or self.synchronized or mask is not None
+                or self.renorm or self.axis not in (-1, rank - 1) or rank not in (2, 4)):
+            return super().call(inputs, training=training, mask=mask)
+        x = tf.cast(inputs, self.compute_dtype)
+        x4 = x if rank == 4 else x[:, None, None, :]  # [B, C] as [B, 1, 1, C]: same statistics
+        gamma = self.gamma if self.scale else tf.ones_like(self.moving_mean)
+        beta = self.beta if self.center else tf.zeros_like(self.moving_mean)
+        y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x4, scale=tf.cast(gamma, tf.float32), offset=tf.cast(beta, tf.float32),
+            mean=tf.zeros_like(self.moving_mean), variance=tf.ones_like(self.moving_variance),
+            epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
+        count = tf.cast(tf.reduce_prod(tf.shape(x4)[:3]), tf.float32)
+        variance = variance * (count - 1.0) / tf.maximum(count, 2.0)
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + tf.stop_gradient(mean) * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m + tf.stop_gradient(variance) * (1.0 - m))
+        return y if rank == 4 else y[:, 0, 0, :]
