@@ -60,29 +60,36 @@ def all_true(flag: tf.Tensor) -> tf.Tensor:
     return tf.equal(bad, 0.0)
 
 
-def apply_where(conditions: dict[str, tf.Tensor], apply: dict[str, Callable[[], None]]) -> None:
-    """Runs apply[name]() where conditions[name] holds (the same value on every replica)."""
-    def run(name):
-        apply[name]()
-        return tf.constant(True)
+def apply_where(conditions: dict[str, tf.Tensor], grads: dict[str, list],
+                apply: Callable[[str, list], None]) -> None:
+    """apply(name, grads[name]) where conditions[name] holds (the same value on every replica).
 
+    Under a merge-call strategy the tf.cond runs in cross-replica context and each replica
+    applies its own gradients: they travel through merge_call's arguments, which regroups them
+    per replica (a closure would hand every replica the first replica's tensors).
+    """
     def skip():
         return tf.constant(False)
 
     if (not tf.distribute.has_strategy()
             or tf.__internal__.distribute.strategy_supports_no_merge_call()):
         for name, cond in conditions.items():
-            tf.cond(cond, lambda n=name: run(n), skip)
+            tf.cond(cond, lambda n=name: _run(apply, n, grads[n]), skip)
         return
 
-    def cross_replica(strategy, conditions):
+    def cross_replica(strategy, conditions, grads):
         for name, cond in conditions.items():
             cond = strategy.experimental_local_results(cond)[0]
-            tf.cond(cond, lambda n=name: _for_each_replica(strategy, run, n), skip)
+            tf.cond(cond, lambda n=name: _for_each_replica(strategy, apply, n, grads[n]), skip)
 
-    tf.distribute.get_replica_context().merge_call(cross_replica, args=(conditions,))
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(conditions, grads))
 
 
-def _for_each_replica(strategy, fn, name):
-    strategy.extended.call_for_each_replica(fn, args=(name,))
+def _run(apply, name, grads):
+    apply(name, grads)
+    return tf.constant(True)
+
+
+def _for_each_replica(strategy, apply, name, grads):
+    strategy.extended.call_for_each_replica(lambda g: apply(name, g), args=(grads,))
     return tf.constant(True)

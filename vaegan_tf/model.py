@@ -325,7 +325,7 @@ class VAEGAN(keras.Model):
             [terms[LOSS_OF[n]] for n in grads] + ([] if scaled else [g for gs in grads.values() for g in gs])))
         conditions = {n: finite & terms[GATE_OF[n]] if GATE_OF.get(n) in terms else finite
                       for n in grads}
-        cross_replica.apply_where(conditions, {n: self._applier(n, grads[n]) for n in grads})
+        cross_replica.apply_where(conditions, grads, self._apply)
         self.bad_streak.assign(tf.where(finite, tf.zeros_like(self.bad_streak), self.bad_streak + 1))
         self.worst_streak.assign(tf.maximum(self.worst_streak, self.bad_streak))
         terms["nonfinite"] = 1.0 - tf.cast(finite, tf.float32)
@@ -335,9 +335,8 @@ class VAEGAN(keras.Model):
         self.step.assign_add(1)
         return self._update_metrics(terms)
 
-    def _applier(self, name, grads):
-        variables = self.networks[name].trainable_variables
-        return lambda: self.optimizers[name].apply(grads, variables)
+    def _apply(self, name: str, grads: list) -> None:
+        self.optimizers[name].apply(grads, self.networks[name].trainable_variables)
 
     def test_step(self, data):
         images, attributes = self._unpack(data)
