@@ -3,7 +3,6 @@ with --skip_corrupt a finished run that counts it in TensorBoard."""
 
 from __future__ import annotations
 
-import glob
 import os
 
 import numpy as np

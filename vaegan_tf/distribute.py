@@ -87,7 +87,8 @@ def parse_tf_config(text: str | None) -> Task:
         values = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"TF_CONFIG is not valid JSON ({e}); {SEE_README}") from None
-    cluster, task = (values.get(k) if isinstance(values, dict) else None for k in ("cluster", "task"))
+    values = values if isinstance(values, dict) else {}
+    cluster, task = values.get("cluster"), values.get("task")
     if not isinstance(cluster, dict) or not cluster:
         raise ConfigError(f"TF_CONFIG has no \"cluster\" object; {SEE_README}")
     unknown = sorted(set(cluster) - set(JOBS))
@@ -101,13 +102,14 @@ def parse_tf_config(text: str | None) -> Task:
                               f"strings; got {addresses!r}")
     if len(cluster.get("chief", [])) > 1:
         raise ConfigError(f"TF_CONFIG's cluster names {len(cluster['chief'])} chiefs; at most 1")
-    if not isinstance(task, dict) or task.get("type") not in cluster:
+    if not isinstance(task, dict) or not isinstance(task.get("type"), str) \
+            or task["type"] not in cluster:
         raise ConfigError(f"TF_CONFIG's \"task\" must be {{\"type\": one of "
                           f"{', '.join(sorted(cluster))}, \"index\": N}}; got {task!r}")
-    index = task.get("index")
-    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster[task["type"]]):
-        raise ConfigError(f"TF_CONFIG's task index {index!r} is not in 0..."
-                          f"{len(cluster[task['type']]) - 1} for the {task['type']} job")
+    index, size = task.get("index"), len(cluster[task["type"]])
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
+        raise ConfigError(f"TF_CONFIG's task index {index!r} is not in 0...{size - 1} for the "
+                          f"{task['type']} job")
     return Task(cluster=cluster, type=task["type"], index=index)
 
 
@@ -133,13 +135,21 @@ def setup_cpu_devices(count: int) -> list[str]:
         try:
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
-        except RuntimeError:
+        except RuntimeError:  # "Virtual devices cannot be modified after being initialized"
             have = len(tf.config.list_logical_devices("CPU"))
-            raise ConfigError(
-                f"--num_cpu_devices={count}: TensorFlow already started in this process with "
-                f"{have} CPU device(s); logical devices must be set before it starts "
-                "(use a new process)") from None
+            if have != count:
+                raise ConfigError(
+                    f"--num_cpu_devices={count}: TensorFlow already started in this process "
+                    f"with {have} CPU device(s); logical devices must be set before it starts "
+                    "(use a new process)") from None
     return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+# One strategy per kind and devices for the life of the process: a second MirroredStrategy over
+# the same devices reuses the first one's collective instance keys (its all-reduces then meet the
+# wrong partners and fail on a shape mismatch), and collectives for multi_worker can only be
+# configured once. So a second run in the same process (a notebook, the tests) reuses the first.
+_STRATEGIES: dict[tuple, tf.distribute.Strategy] = {}
 
 
 def make_distribution(config: Config) -> Distribution:
@@ -158,14 +168,21 @@ def make_distribution(config: Config) -> Distribution:
                 logging.warning("--strategy=mirrored: no GPU found, so training runs on the CPU "
                                 "as one replica (--num_cpu_devices=N makes N CPU replicas)")
                 devices = ["/cpu:0"]
-        strategy = tf.distribute.MirroredStrategy(devices)
-        return Distribution(strategy, True, f"{len(devices)} replica(s) on {', '.join(devices)}")
-    task = parse_tf_config(os.environ.get("TF_CONFIG"))
-    try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads the same TF_CONFIG
-    except RuntimeError as e:  # "Collective ops must be configured at program startup"
-        raise ConfigError(f"--strategy=multi_worker: {e}; TensorFlow already started in this "
-                          "process (use a new process)") from None
+        key = ("mirrored", *devices)
+        if key not in _STRATEGIES:
+            _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices)
+        return Distribution(_STRATEGIES[key], True,
+                            f"{len(devices)} replica(s) on {', '.join(devices)}")
+    text = os.environ.get("TF_CONFIG")
+    task = parse_tf_config(text)
+    key = ("multi_worker", text)
+    if key not in _STRATEGIES:
+        try:
+            _STRATEGIES[key] = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
+        except RuntimeError as e:  # "Collective ops must be configured at program startup"
+            raise ConfigError(f"--strategy=multi_worker: {e}; TensorFlow already started in "
+                              "this process (use a new process)") from None
+    strategy = _STRATEGIES[key]
     return Distribution(strategy, task.is_chief,
                         f"{strategy.num_replicas_in_sync} replica(s), {task}", task)
 

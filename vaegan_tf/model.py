@@ -346,4 +346,17 @@ class VAEGAN(keras.Model):
         reported = {n: t for n, t in self.loss_trackers.items() if n in terms}
         for name, tracker in reported.items():
             tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in reported.items()}
+        results = {name: tracker.result() for name, tracker in reported.items()}
+        strategy = tf.distribute.get_strategy()
+        if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)):
+            # Keras reduces step outputs across workers along axis 0, which scalars lack
+            # (tensorflow/tensorflow#72388); shape [1] reduces to the same mean.
+            results = {k: tf.reshape(v, [1]) for k, v in results.items()}
+        return results
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # __init__ and compile() build every variable. Keras's version would take one batch
+        # from the training iterator under a strategy (shifting the data a resumed run sees)
+        # and reduce it with strategy.reduce, which fails for tuples on several workers.
+        pass

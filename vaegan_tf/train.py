@@ -14,7 +14,7 @@ from absl import logging
 from export.saved_model import ExportCallback
 from vaegan_tf import checkpointing, corrupt, data, distribute, faults, summaries
 from vaegan_tf.config import RESUME_SAFE_FIELDS, Config
-from vaegan_tf.errors import CheckpointError, ConfigError
+from vaegan_tf.errors import CheckpointError, ConfigError, DataError
 from vaegan_tf.model import VAEGAN
 
 SAMPLE_GRID = 64  # samples from a fixed z per grid (8x8)
@@ -79,7 +79,8 @@ def _fixed_attributes(config: Config, val_ds) -> tuple[np.ndarray | None, np.nda
     the reconstruction grid (those of its images); (None, None) otherwise."""
     if not config.conditional:
         return None, None
-    ys = np.concatenate([np.asarray(y) for _, y in val_ds.take(-(-SAMPLE_GRID // config.batch_size))])
+    batches = val_ds.take(-(-SAMPLE_GRID // config.batch_size))
+    ys = np.concatenate([np.asarray(y) for _, y in batches])
     return np.resize(ys, (SAMPLE_GRID, ys.shape[1])).astype(np.float32), ys[:RECON_GRID]
 
 
@@ -189,7 +190,8 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
         while (start := int(model.step.numpy())) < config.train_steps and stop.signum is None:
             first_epoch = start // config.log_every
             # The training stream is a pure function of the seed: skipping the steps already
-            # taken puts a resumed run on exactly the batches an uninterrupted one would see.
+            # taken puts a resumed run on exactly the batches an uninterrupted one would see
+            # (global batches, so on any number of replicas).
             model.fit(
                 train_ds.skip(start),
                 initial_epoch=first_epoch,

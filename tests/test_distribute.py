@@ -1,0 +1,303 @@
+"""tf.distribute: strategies from the config, N replicas computing what one device does, and only
+the chief writing.
+
+Logical CPU devices and multi-worker collectives must be configured before TensorFlow starts, so
+those checks run in processes of their own: distribute_helper.py (2 logical CPU devices) and two
+`run.py --strategy=multi_worker` workers on 127.0.0.1. This process keeps TensorFlow's defaults.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_config
+from vaegan_tf import checkpointing, distribute
+from vaegan_tf.config import Config
+from vaegan_tf.errors import ConfigError
+from vaegan_tf.model import VAEGAN
+from vaegan_tf.train import train_and_evaluate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HELPER = os.path.join(ROOT, "tests", "distribute_helper.py")
+
+# One step of RMSProp moves a weight by at most lr·sqrt(1/(1-rho)) ≈ 9.5e-4 and is blind to the
+# gradient's scale, so weights are compared absolutely, well below one step, and the gradients
+# through the optimizer's velocity slots ((1-rho)·g², which a wrong loss scale changes by its
+# square), relative to each slot's largest value. Measured on 2 CPU replicas: 1.8e-5 and 2.6e-5.
+WEIGHT_ATOL = 1e-4
+SLOT_RTOL = 1e-3
+
+
+def _tf_config(cluster, task_type, index):
+    return json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})
+
+
+# --- distribute.py: TF_CONFIG, device combinations, batch split, write folders ---
+
+@pytest.mark.parametrize("cluster,task_type,index,chief,workers", [
+    ({"worker": ["a:1", "b:2"]}, "worker", 0, True, 2),
+    ({"worker": ["a:1", "b:2"]}, "worker", 1, False, 2),
+    ({"chief": ["c:3"], "worker": ["a:1"]}, "chief", 0, True, 2),
+    ({"chief": ["c:3"], "worker": ["a:1"]}, "worker", 0, False, 2),
+    ({"worker": ["a:1"]}, "worker", 0, True, 1),
+])
+def test_tf_config_names_the_chief(cluster, task_type, index, chief, workers):
+    task = distribute.parse_tf_config(_tf_config(cluster, task_type, index))
+    assert (task.type, task.index) == (task_type, index)
+    assert task.is_chief is chief
+    assert task.num_workers == workers
+
+
+@pytest.mark.parametrize("text,needle", [
+    (None, "TF_CONFIG environment variable, which is not set"),
+    ("", "not set"),
+    ("{cluster", "TF_CONFIG is not valid JSON"),
+    ('{"task": {"type": "worker", "index": 0}}', 'no "cluster"'),
+    (_tf_config({"worker": ["a:1"], "ps": ["p:1"]}, "worker", 0), "job(s) ps"),
+    (_tf_config({"worker": ["a:1"]}, "evaluator", 0), '"task" must be'),
+    (_tf_config({"worker": ["a:1"]}, ["worker"], 0), '"task" must be'),
+    ("[1, 2]", 'no "cluster"'),
+    (_tf_config({"worker": ["a:1", "b:2"]}, "worker", 2), "task index 2 is not in 0...1"),
+    (_tf_config({"worker": ["a:1"]}, "worker", "0"), "task index '0'"),
+    (_tf_config({"worker": ["localhost"]}, "worker", 0), '"host:port"'),
+    (_tf_config({"worker": []}, "worker", 0), '"host:port"'),
+    (_tf_config({"chief": ["a:1", "b:2"], "worker": ["c:3"]}, "chief", 0), "2 chiefs"),
+])
+def test_bad_tf_config_is_one_clear_error(text, needle):
+    with pytest.raises(ConfigError) as e:
+        distribute.parse_tf_config(text)
+    assert needle in str(e.value)
+
+
+def test_multi_worker_without_tf_config_stops_before_tensorflow_starts(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        distribute.make_distribution(tiny_config(strategy="multi_worker"))
+
+
+@pytest.mark.parametrize("strategy", ["default", "multi_worker"])
+def test_cpu_devices_only_with_mirrored(strategy):
+    with pytest.raises(ConfigError, match=f"--num_cpu_devices=2 .*--strategy={strategy}"):
+        distribute.check_devices(tiny_config(strategy=strategy, num_cpu_devices=2))
+    distribute.check_devices(tiny_config(strategy="mirrored", num_cpu_devices=2))  # accepted
+
+
+def test_bad_device_combination_writes_nothing(tmp_path, synthetic_root):
+    workdir = str(tmp_path / "run")
+    with pytest.raises(ConfigError, match="--num_cpu_devices=2"):
+        train_and_evaluate(tiny_config(data_dir=synthetic_root, num_cpu_devices=2), workdir)
+    assert not os.path.exists(workdir)
+
+
+def test_default_strategy_is_one_chief_replica():
+    d = distribute.make_distribution(tiny_config())
+    assert (d.num_replicas, d.is_chief, d.multi_worker) == (1, True, False)
+
+
+def _distribution(replicas, is_chief=True, task=None):
+    stub = types.SimpleNamespace(num_replicas_in_sync=replicas)  # only the count is read
+    return distribute.Distribution(stub, is_chief, f"{replicas} test replicas", task)
+
+
+def test_global_batch_is_split_evenly_or_refused():
+    assert distribute.per_replica_batch_size(12, _distribution(3)) == 4
+    assert distribute.per_replica_batch_size(64, _distribution(1)) == 64
+    with pytest.raises(ConfigError, match=r"--batch_size=10 .* 4 replicas .* --batch_size=8"):
+        distribute.per_replica_batch_size(10, _distribution(4))
+    with pytest.raises(ConfigError, match=r"--batch_size=3 .* 4 replicas .* --batch_size=4"):
+        distribute.per_replica_batch_size(3, _distribution(4))
+
+
+def test_the_chief_writes_in_the_workdir_others_in_a_folder_deleted_after(tmp_path):
+    workdir = str(tmp_path / "run")
+    with distribute.write_dir(workdir, _distribution(2)) as out:
+        assert out == workdir
+    task = distribute.Task({"worker": ["a:1", "b:2"]}, "worker", 1)
+    with pytest.raises(RuntimeError, match="boom"):
+        with distribute.write_dir(workdir, _distribution(2, False, task)) as out:
+            assert out != workdir and os.path.isdir(out)
+            assert not out.startswith(workdir)
+            open(os.path.join(out, "file"), "w").close()
+            raise RuntimeError("boom")
+    assert not os.path.exists(out)  # deleted even when the run fails
+    assert not os.path.exists(workdir)
+
+
+def test_cpu_devices_after_tensorflow_started_is_a_clear_error():
+    have = len(tf.config.list_logical_devices("CPU"))  # starts TensorFlow in this process
+    assert len(distribute.setup_cpu_devices(have)) == have  # what it already has: fine
+    with pytest.raises(ConfigError, match=f"--num_cpu_devices={have + 1}: .*already started"):
+        distribute.setup_cpu_devices(have + 1)
+
+
+# --- two logical CPU devices: distribute_helper.py in a process of its own ---
+
+@pytest.fixture(scope="module")
+def two_devices(tmp_path_factory, synthetic_root):
+    """The helper's outputs: equivalence.npz, result.json and the mirrored run's workdir."""
+    out = str(tmp_path_factory.mktemp("two_devices"))
+    result = subprocess.run([sys.executable, HELPER, out, synthetic_root], capture_output=True,
+                            text=True, timeout=400, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return out
+
+
+def test_two_replicas_with_sync_batchnorm_match_one_device(two_devices):
+    z = np.load(os.path.join(two_devices, "equivalence.npz"))
+    names = [k.removeprefix("one/") for k in z.files if k.startswith("one/")]
+    network = [k for k in names if not k.startswith("opt_")]
+    slots = [k for k in names if k.startswith("opt_") and "velocity" in k]
+    assert len(network) > 50 and len(slots) > 40
+    for k in network:  # trainable weights and BatchNorm statistics
+        assert not np.array_equal(z[f"one/{k}"], z[f"before/{k}"]), k  # the step moved it
+        np.testing.assert_allclose(z[f"sync/{k}"], z[f"one/{k}"], rtol=0, atol=WEIGHT_ATOL,
+                                   err_msg=k)
+        np.testing.assert_allclose(z[f"sync_r1/{k}"], z[f"sync/{k}"], rtol=0, atol=1e-6, err_msg=k)
+    for k in slots:
+        scale = np.max(np.abs(z[f"one/{k}"]))
+        assert scale > 0, k
+        np.testing.assert_allclose(z[f"sync/{k}"], z[f"one/{k}"], rtol=0, atol=SLOT_RTOL * scale,
+                                   err_msg=k)
+    losses = [k.removeprefix("loss/one/") for k in z.files if k.startswith("loss/one/")]
+    assert {"enc_loss", "dec_loss", "dis_loss", "nonfinite"} <= set(losses)
+    for k in losses:
+        np.testing.assert_allclose(z[f"loss/sync/{k}"], z[f"loss/one/{k}"], rtol=1e-5, atol=1e-6,
+                                   err_msg=k)
+
+    # Without synchronized BatchNorm each replica normalises by its own 4 images: the same
+    # comparison then fails by far, so the one above is not passing by accident.
+    worst_weight = max(np.max(np.abs(z[f"local/{k}"] - z[f"one/{k}"])) for k in network)
+    worst_slot = max(np.max(np.abs(z[f"local/{k}"] - z[f"one/{k}"])) / np.max(np.abs(z[f"one/{k}"]))
+                     for k in slots)
+    assert worst_weight > 10 * WEIGHT_ATOL and worst_slot > 10 * SLOT_RTOL
+
+
+def test_batch_size_not_divisible_by_the_replicas_writes_nothing(two_devices):
+    with open(os.path.join(two_devices, "result.json")) as f:
+        result = json.load(f)
+    assert result["odd_batch_error"].startswith("--batch_size=9 is the global batch and must be "
+                                                "divisible by the 2 replicas")
+    assert "--batch_size=8" in result["odd_batch_error"]
+    assert result["odd_batch_wrote"] is False
+
+
+def _decode(export_dir, z):
+    return tf.saved_model.load(export_dir).signatures["serving_default"](z=z)["images"].numpy()
+
+
+def test_mirrored_checkpoint_exports_and_resumes_on_one_device(two_devices, synthetic_root,
+                                                               tmp_path):
+    workdir = os.path.join(two_devices, "mirrored")
+    saved = json.load(open(os.path.join(workdir, "config.json")))
+    assert (saved["strategy"], saved["num_cpu_devices"]) == ("mirrored", 2)
+    config = tiny_config(data_dir=synthetic_root, train_steps=4, sync_batchnorm=True)
+
+    # Every variable comes back: two models initialised differently restore to the same weights.
+    models = [VAEGAN(config.replace(seed=s)) for s in (0, 5)]
+    for m in models:
+        m.compile()
+        assert checkpointing.restore_latest(checkpointing.make_manager(m, workdir, config)) == 2
+    for a, b in zip(models[0].weights, models[1].weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    # --mode=export from the 2-replica checkpoint gives what the chief exported while training.
+    copy = str(tmp_path / "copy")
+    shutil.copytree(workdir, copy,
+                    ignore=shutil.ignore_patterns("export", "tensorboard", "samples"))
+    from export.saved_model import export_from_workdir
+    written = export_from_workdir(copy)
+    z = tf.random.stateless_normal([3, config.latent_dim], seed=[1, 2])
+    np.testing.assert_allclose(_decode(written["decoder"], z),
+                               _decode(os.path.join(workdir, "export", "decoder", "2"), z),
+                               atol=1e-6)
+
+    # The default strategy (one device) resumes the run to step 4.
+    final = train_and_evaluate(config, workdir, verbose=0)
+    assert final and all(np.isfinite(v) for v in final.values())
+    assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-4.index"))
+    assert json.load(open(os.path.join(workdir, "config.json")))["strategy"] == "default"
+
+
+# --- two workers: run.py --strategy=multi_worker on 127.0.0.1 ---
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _flags(config: Config) -> list[str]:
+    """The run.py flags that give `config` (only those differing from the defaults)."""
+    default, flags = Config(), []
+    for f in dataclasses.fields(Config):
+        value = getattr(config, f.name)
+        if value != getattr(default, f.name):
+            flags.append(f"--{f.name}={str(value).lower() if f.type == 'bool' else value}")
+    return flags
+
+
+def _tail(log: str, lines: int = 40) -> str:
+    """The end of a worker's stderr without the tensor dumps an error message may carry."""
+    kept = [l for l in log.splitlines()
+            if l.strip() and not re.match(r"\s*(\[|\.\.\.,|\]|shape=)", l)]
+    return "\n".join(kept[-lines:])
+
+
+def test_two_workers_train_and_only_the_chief_writes(tmp_path, synthetic_root):
+    """Each worker runs in a folder of its own with the same relative --workdir, so what each one
+    writes can be told apart: the chief's workdir fills, the other worker's stays absent."""
+    config = tiny_config(data_dir=synthetic_root, train_steps=3, strategy="multi_worker")
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        home, temp = tmp_path / f"worker{index}", tmp_path / f"tmp{index}"
+        home.mkdir()
+        temp.mkdir()
+        env = dict(os.environ, TF_CONFIG=_tf_config(cluster, "worker", index), TMPDIR=str(temp),
+                   TF_CPP_MIN_LOG_LEVEL="2")
+        procs.append(subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "run.py"), "--workdir=run", "--verbose=0",
+             *_flags(config)], cwd=home, env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True))
+    try:
+        logs = [p.communicate(timeout=300)[1] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, _tail(log)
+
+    chief = tmp_path / "worker0" / "run"
+    assert sorted(os.listdir(chief / "checkpoints")) == [
+        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
+        "ckpt-3.data-00000-of-00001", "ckpt-3.index"]
+    assert {"config.json", "tensorboard", "samples", "export"} <= set(os.listdir(chief))
+    assert os.path.isdir(chief / "export" / "decoder" / "3")
+    model = VAEGAN(config)
+    model.compile()
+    assert checkpointing.restore_latest(checkpointing.make_manager(model, str(chief), config)) == 3
+
+    assert not os.path.exists(tmp_path / "worker1" / "run")  # the other worker wrote nothing there
+    temp = re.search(r"Not the chief \(worker 1 of 2 workers\): writing into (\S+), deleted",
+                     logs[1])
+    assert temp, _tail(logs[1])
+    assert temp.group(1).startswith(str(tmp_path / "tmp1"))
+    assert not os.listdir(tmp_path / "tmp1")  # its temporary folder went with it
+    # Both took part in every step: they end on the same all-reduced validation losses.
+    finals = [re.search(r"Final validation at step 3: (.*)", log) for log in logs]
+    assert all(finals) and finals[0].group(1) == finals[1].group(1)
