@@ -4,9 +4,11 @@ Command line (REST through urllib; TensorFlow is not imported):
     python -m export.client --host=localhost encode face.jpg [other.png ...]
     python -m export.client decode --z=0.1,-0.4,... [--z=...] [--out=decoded.png]
     python -m export.client decode --random=4 --latent_dim=128 --out=samples.png
+    python -m export.client decode --random=4 --latent_dim=128 --attributes=1,0,... (conditional)
 `--dry_run` prints the JSON body instead of sending it. `encode` calls the encoder's `encode_jpeg`
 signature and prints the server's JSON answer (mean and log_var per image); `decode` calls the
-decoder's `decode_png` signature and writes one PNG per z.
+decoder's `decode_png` signature and writes one PNG per z. A conditional run's models also take
+the attribute vector y: `--attributes=v1,v2,...` once for every image or code, or once per each.
 
 Binary inputs travel in JSON as {"b64": "<base64>"}, which TF Serving decodes for string tensors;
 it base64-encodes a string output only when its name ends in `_bytes` (hence `png_bytes`).
@@ -32,7 +34,8 @@ from vaegan_tf.errors import UserError
 REST_PORT = 8501  # tensorflow_model_server --rest_api_port
 GRPC_PORT = 8500  # tensorflow_model_server --port
 FORMS = ("instances", "inputs")  # TF Serving's row and columnar request formats
-FLOAT_INPUTS = ("images", "z")  # the signatures' float32 inputs; image_bytes is a string
+# The signatures' float32 inputs (attributes: conditional runs only); image_bytes is a string.
+FLOAT_INPUTS = ("images", "z", "attributes")
 
 
 class ClientError(UserError):
@@ -73,20 +76,30 @@ def rest_body(inputs: Mapping[str, Any], signature_name: str = "serving_default"
                           for i in range(count)]}
 
 
-def encode_jpeg_body(image_bytes: Sequence[bytes], form: str = "instances") -> dict[str, Any]:
-    """Encoder, `encode_jpeg`: encoded JPEG/PNG files of aligned faces -> mean, log_var."""
-    return rest_body({"image_bytes": list(image_bytes)}, "encode_jpeg", form)
+def _inputs(name: str, value: Any, attributes: Any = None) -> dict[str, Any]:
+    """{name: value}, plus the attribute vectors y [B, A] a conditional run's signatures take."""
+    return {name: value} if attributes is None else {name: value, "attributes": attributes}
 
 
-def encode_body(images: Any, form: str = "instances") -> dict[str, Any]:
-    """Encoder, `serving_default`: float32 [B, S, S, 3] images in [-1, 1] -> mean, log_var."""
-    return rest_body({"images": images}, "serving_default", form)
+def encode_jpeg_body(image_bytes: Sequence[bytes], form: str = "instances",
+                     attributes: Any = None) -> dict[str, Any]:
+    """Encoder, `encode_jpeg`: encoded JPEG/PNG files of aligned faces (and, for a conditional
+    run, their attribute vectors) -> mean, log_var."""
+    return rest_body(_inputs("image_bytes", list(image_bytes), attributes), "encode_jpeg", form)
 
 
-def decode_body(z: Any, png: bool = False, form: str = "instances") -> dict[str, Any]:
-    """Decoder: float32 [B, latent] codes -> images (`serving_default`) or png_bytes
-    (`decode_png`)."""
-    return rest_body({"z": z}, "decode_png" if png else "serving_default", form)
+def encode_body(images: Any, form: str = "instances", attributes: Any = None) -> dict[str, Any]:
+    """Encoder, `serving_default`: float32 [B, S, S, 3] images in [-1, 1] (and attributes for a
+    conditional run) -> mean, log_var."""
+    return rest_body(_inputs("images", images, attributes), "serving_default", form)
+
+
+def decode_body(z: Any, png: bool = False, form: str = "instances",
+                attributes: Any = None) -> dict[str, Any]:
+    """Decoder: float32 [B, latent] codes (and attributes [B, A] for a conditional run) ->
+    images (`serving_default`) or png_bytes (`decode_png`)."""
+    return rest_body(_inputs("z", z, attributes), "decode_png" if png else "serving_default",
+                     form)
 
 
 def rest_output(response: Mapping[str, Any], name: str) -> list[Any]:
@@ -158,11 +171,27 @@ def predict_request(model_name: str, inputs: Mapping[str, Any],
 
 # --- command line ---
 
-def _parse_z(text: str) -> list[float]:
+def _parse_z(text: str, flag: str = "--z") -> list[float]:
     try:
         return [float(v) for v in text.split(",")]
     except ValueError:
-        raise ClientError(f"--z: expected comma-separated numbers, got {text[:40]!r}") from None
+        raise ClientError(f"{flag}: expected comma-separated numbers, got {text[:40]!r}") from None
+
+
+def _attributes(args: argparse.Namespace, count: int) -> list[list[float]] | None:
+    """--attributes for `count` examples: one vector for all of them, or one each."""
+    if not args.attributes:
+        return None
+    vectors = [_parse_z(text, "--attributes") for text in args.attributes]
+    if len({len(v) for v in vectors}) != 1:
+        raise ClientError("every --attributes needs the same length; got "
+                          f"{[len(v) for v in vectors]}")
+    if len(vectors) == 1:
+        return vectors * count
+    if len(vectors) != count:
+        raise ClientError(f"give --attributes once (for all) or once per example ({count}); "
+                          f"got {len(vectors)}")
+    return vectors
 
 
 def _codes(args: argparse.Namespace) -> list[list[float]]:
@@ -215,6 +244,10 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument("--latent_dim", type=int, default=0, help="code size, for --random")
     decode.add_argument("--seed", type=int, default=0, help="seed for --random")
     decode.add_argument("--out", default="decoded.png", help="PNG path (-<i> added for several)")
+    for sub in (encode, decode):
+        sub.add_argument("--attributes", action="append",
+                         help="conditional runs: comma-separated attribute vector y; give it once "
+                              "for every example or repeat it once per example")
     return parser
 
 
@@ -222,9 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "encode":
-            body = encode_jpeg_body([_read(p) for p in args.images], args.form)
+            body = encode_jpeg_body([_read(p) for p in args.images], args.form,
+                                    _attributes(args, len(args.images)))
         else:
-            body = decode_body(_codes(args), png=True, form=args.form)
+            codes = _codes(args)
+            body = decode_body(codes, png=True, form=args.form,
+                               attributes=_attributes(args, len(codes)))
         if args.dry_run:
             print(json.dumps(body, indent=1))
             return 0

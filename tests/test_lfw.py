@@ -109,9 +109,12 @@ def _line_of(lines, person: str, number: int) -> str:
 
 # Line numbers: 1 is the "# " comment, 2 the header, data rows from 3 in PEOPLE's order.
 BAD = {
-    "extra field": (lambda r, L: _edit(r, L[1], L[1] + "\t0.5"), rf"{ATTR}:4: .*73 scores .*76 fields"),
-    "missing field": (lambda r, L: _edit(r, L[2], L[2].rsplit("\t", 1)[0]), rf"{ATTR}:5: .*74 fields"),
-    "spaces for tabs": (lambda r, L: _edit(r, L[0], L[0].replace("\t", " ")), rf"{ATTR}:3: .*1 fields"),
+    "extra field": (lambda r, L: _edit(r, L[1], L[1] + "\t0.5"),
+                    rf"{ATTR}:4: .*73 scores .*76 fields"),
+    "missing field": (lambda r, L: _edit(r, L[2], L[2].rsplit("\t", 1)[0]),
+                      rf"{ATTR}:5: .*74 fields"),
+    "spaces for tabs": (lambda r, L: _edit(r, L[0], L[0].replace("\t", " ")),
+                        rf"{ATTR}:3: .*1 fields"),
     "bad score": (lambda r, L: _edit(r, L[3], L[3].rsplit("\t", 1)[0] + "\tabc"),
                   rf"{ATTR}:6: Wearing Necklace is 'abc'; expected a real number"),
     "nan score": (lambda r, L: _edit(r, L[3], "\t".join(L[3].split("\t")[:2] + ["nan"] +

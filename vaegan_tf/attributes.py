@@ -85,6 +85,10 @@ def attribute_mode(config: Config, workdir: str) -> dict:
     (also written to W/attribute_efficacy.json)."""
     if not config.uses_encoder:
         raise ConfigError(f"--mode=attributes needs an encoder; --model={config.model} has none")
+    if config.conditional:
+        raise ConfigError("--mode=attributes finds attribute vectors in z of unconditional runs "
+                          "(Sec 4.1.1); a conditional run takes y directly: use --mode=sample or "
+                          "--mode=evaluate --protocol=table2")
     model, step = restore.restore_model(config, workdir)
     index = data.load_index(config)
     names = index.attribute_names

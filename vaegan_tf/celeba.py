@@ -46,7 +46,7 @@ class CelebAIndex:
     """The images of a dataset with their attributes and split, in file order."""
 
     filenames: list[str]  # absolute paths
-    attributes: np.ndarray  # float32 [N, A], 1 where the attribute is present, else 0
+    attributes: np.ndarray  # float32 [N, A], 1 where present, else 0 (lfw.py: real-valued scores)
     attribute_names: tuple[str, ...]
     partition: np.ndarray  # int64 [N]: 0 train, 1 validation, 2 test
     landmarks: np.ndarray | None = None  # int32 [N, 10] (LANDMARKS order) when the file exists

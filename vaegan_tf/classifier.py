@@ -114,7 +114,7 @@ def cached_model(folder: str, flag: str, wanted: dict, model: keras.Model,
         for key, value in wanted.items():
             if info.get(key) != value:
                 raise CheckpointError(
-                    f"{flag}={folder} holds a {what} with {key}={info.get(key)!r}, "
+                    f"{flag}={folder} holds a cached {what} with {key}={info.get(key)!r}, "
                     f"not {value!r}; use another {flag} (or delete that folder)")
         try:
             model.load_weights(weights_path)

@@ -1,4 +1,4 @@
-"""The attribute regressor of the paper's Table 2 protocol (Sec 4.2): Enc's architecture, predicting y.
+"""The attribute regressor of the Table 2 protocol (Sec 4.2): Enc's architecture, predicting y.
 
 It is the attribute classifier's network (classifier.AttributeClassifier: Enc's convolutions and FC
 layer with one linear output per attribute) trained instead with a mean squared error to output

@@ -72,21 +72,33 @@ def split_images(config: Config, split: str, limit: int,
     return np.concatenate(images)[:limit], np.concatenate(attributes)[:limit]
 
 
-def batched(fn, inputs: np.ndarray, batch_size: int):
-    """fn applied to `inputs` in batches; outputs (arrays or tuples of arrays) concatenated."""
-    outs = [fn(tf.constant(inputs[i:i + batch_size])) for i in range(0, len(inputs), batch_size)]
+def batched(fn, inputs: np.ndarray, batch_size: int, *more: np.ndarray):
+    """fn applied to `inputs` (and the same rows of each of `more`) in batches; outputs (arrays or
+    tuples of arrays) concatenated."""
+    outs = [fn(tf.constant(inputs[i:i + batch_size]),
+               *(tf.constant(m[i:i + batch_size]) for m in more))
+            for i in range(0, len(inputs), batch_size)]
     if isinstance(outs[0], (tuple, list)):
         return tuple(np.concatenate([np.asarray(o[j]) for o in outs]) for j in range(len(outs[0])))
     return np.concatenate([np.asarray(o) for o in outs])
 
 
-def encode(model: VAEGAN, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """The posterior means μ(x) [N, latent_dim]."""
-    return batched(lambda x: model.encoder(x, training=False)[0], images, batch_size)
+def encode(model: VAEGAN, images: np.ndarray, batch_size: int,
+           attributes: np.ndarray | None = None) -> np.ndarray:
+    """The posterior means μ(x) [N, latent_dim] (μ(x, y) of a conditional run's `attributes`)."""
+    if attributes is None:
+        return batched(lambda x: model.encoder(x, training=False)[0], images, batch_size)
+    return batched(lambda x, y: model.encoder(x, attributes=y, training=False)[0], images,
+                   batch_size, np.asarray(attributes, np.float32))
 
 
-def decode(model: VAEGAN, z: np.ndarray, batch_size: int) -> np.ndarray:
-    return batched(lambda z: model.decoder(z, training=False), z, batch_size)
+def decode(model: VAEGAN, z: np.ndarray, batch_size: int,
+           attributes: np.ndarray | None = None) -> np.ndarray:
+    """Dec(z) [N, S, S, 3] (Dec(z, y) of a conditional run's `attributes`)."""
+    if attributes is None:
+        return batched(lambda z: model.decoder(z, training=False), z, batch_size)
+    return batched(lambda z, y: model.decoder(z, attributes=y, training=False), z, batch_size,
+                   np.asarray(attributes, np.float32))
 
 
 def evaluate_writer(workdir: str) -> tf.summary.SummaryWriter:

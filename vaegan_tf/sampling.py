@@ -2,7 +2,8 @@
 
 Both use --sample_seed, so the same run and seed always show the same pictures. Interpolation is
 linear in z between the posterior means of two test faces (rows: input A, the decoded path, input
-B); a gan has no encoder, so its rows interpolate between two prior draws instead.
+B); a gan has no encoder, so its rows interpolate between two prior draws instead. Conditional runs
+(Sec 4.2) draw with the test split's attribute vectors y and interpolate y alongside z.
 """
 
 from __future__ import annotations
@@ -29,26 +30,45 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
 
 def sample_mode(config: Config, workdir: str) -> list[str]:
     """Writes samples/prior_<step>.png and samples/interpolations_<step>.png (and both to
-    TensorBoard's `evaluate` writer); returns the PNG paths."""
+    TensorBoard's `evaluate` writer); returns the PNG paths.
+
+    A conditional run's prior samples are drawn with the test split's attribute vectors (cycled
+    to fill the grid), and its interpolations move y linearly between the two ends' vectors too.
+    """
     model, step = restore.restore_model(config, workdir)
     rng = np.random.default_rng(config.sample_seed)
     bs, latent = config.batch_size, config.latent_dim
-    prior = restore.decode(model, rng.standard_normal((PRIOR_SAMPLES, latent)).astype(np.float32), bs)
+    z = rng.standard_normal((PRIOR_SAMPLES, latent)).astype(np.float32)
+    test_x = test_y = prior_y = ends_y = None
+    if model.encoder is not None or config.conditional:
+        wanted = PRIOR_SAMPLES if config.conditional else 2 * PAIRS
+        test_x, test_y = restore.split_images(config, "test", wanted, data.load_index(config))
+    if config.conditional:
+        prior_y = np.resize(test_y, (PRIOR_SAMPLES, test_y.shape[1]))
+    prior = restore.decode(model, z, bs, prior_y)
     grids = {"prior": image_grid(prior, cols=8)}
 
     if model.encoder is not None:
-        test_x, _ = restore.split_images(config, "test", 2 * PAIRS, data.load_index(config))
+        test_x, test_y = test_x[:2 * PAIRS], test_y[:2 * PAIRS]
         if len(test_x) < 2:
-            test_x = np.concatenate([test_x, test_x])
+            test_x, test_y = np.concatenate([test_x, test_x]), np.concatenate([test_y, test_y])
         pairs = min(PAIRS, len(test_x) // 2)
         order = rng.permutation(len(test_x))[:2 * pairs]
         ends = test_x[order].reshape((pairs, 2) + test_x.shape[1:])
-        codes = restore.encode(model, ends.reshape((-1,) + test_x.shape[1:]), bs).reshape(pairs, 2, -1)
+        if config.conditional:
+            ends_y = test_y[order].reshape(pairs, 2, -1)
+        codes = restore.encode(model, ends.reshape((-1,) + test_x.shape[1:]), bs,
+                               None if ends_y is None else ends_y.reshape(2 * pairs, -1))
+        codes = codes.reshape(pairs, 2, -1)
     else:
         pairs, ends = PAIRS, None
         codes = rng.standard_normal((pairs, 2, latent)).astype(np.float32)
+        if config.conditional:
+            ends_y = np.resize(test_y, (2 * pairs, test_y.shape[1])).reshape(pairs, 2, -1)
     path = np.concatenate([interpolate(c[0], c[1], STEPS) for c in codes])
-    decoded = restore.decode(model, path, bs).reshape((pairs, STEPS) + prior.shape[1:])
+    path_y = None if ends_y is None else np.concatenate(
+        [interpolate(e[0], e[1], STEPS) for e in ends_y.astype(np.float32)])
+    decoded = restore.decode(model, path, bs, path_y).reshape((pairs, STEPS) + prior.shape[1:])
     if ends is not None:
         decoded = np.concatenate([ends[:, :1], decoded, ends[:, 1:]], axis=1)
     grids["interpolations"] = image_grid(decoded.reshape((-1,) + prior.shape[1:]),

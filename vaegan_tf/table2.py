@@ -83,8 +83,8 @@ def generated_attributes(decoder, regress, attributes: np.ndarray, latent_dim: i
     y = np.repeat(np.asarray(attributes, np.float32), samples, axis=0)
     out = []
     for i in range(0, n * samples, batch_size):
-        images = decoder(tf.constant(z[i:i + batch_size]), attributes=tf.constant(y[i:i + batch_size]),
-                         training=False)
+        batch = slice(i, i + batch_size)
+        images = decoder(tf.constant(z[batch]), attributes=tf.constant(y[batch]), training=False)
         out.append(np.asarray(regress(images)))
     return np.concatenate(out).reshape(n, samples, -1)
 
@@ -157,7 +157,8 @@ def markdown_table(record: dict) -> str:
              f"| {record['test_set_mse']:.2f} |",
              f"| {record['model']} | {record['dataset']} | {cos} | {err} |"]
     for name, c, m, s in PAPER_LFW:
-        lines.append(f"| paper: {name} | LFW | {c:.4f} | {m:.2f}{'' if s is None else f' ± {s:.2f}'} |")
+        std = "" if s is None else f" ± {s:.2f}"
+        lines.append(f"| paper: {name} | LFW | {c:.4f} | {m:.2f}{std} |")
     return "\n".join(lines)
 
 

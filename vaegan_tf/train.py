@@ -136,8 +136,8 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
     config = resolve_config(config, out)  # a non-chief draws and caches data in its own folder
     check_resumable(config, workdir)
     distribute.per_replica_batch_size(config.batch_size, distribution)
-    logging.info("Training on %s", distribution.description)
     index = data.load_index(config)  # before writing anything: missing data leaves no trace
+    logging.info("Training on %s", distribution.description)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
