@@ -95,6 +95,8 @@ flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoa
 flags.DEFINE_string("checkpoint", None, "--mode=export: checkpoint prefix or folder to export "
                     "(default: the newest in WORKDIR/checkpoints)")
 flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
+flags.DEFINE_bool("benchmark_compare", False, "--mode=benchmark: also time every --step and "
+                  "precision side by side in this process (ratios against float32 three_tape)")
 flags.DEFINE_integer("benchmark_steps", 20, "--mode=benchmark: timed training steps (median)")
 flags.DEFINE_integer("benchmark_warmup", 3, "--mode=benchmark: untimed steps first (tracing)")
 flags.DEFINE_integer("benchmark_matmul_size", 0, "--mode=benchmark: side of the square matmuls "
@@ -147,7 +149,8 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
     elif mode == "benchmark":
         from vaegan_tf import benchmark
         benchmark.run_benchmark(config, workdir, steps=FLAGS.benchmark_steps,
-                                warmup=FLAGS.benchmark_warmup, peak_size=FLAGS.benchmark_matmul_size)
+                                warmup=FLAGS.benchmark_warmup, peak_size=FLAGS.benchmark_matmul_size,
+                                compare=FLAGS.benchmark_compare)
     else:
         raise UserError(f"--mode={mode} is not available in this version; "
                         "use --mode=train, evaluate, attributes, sample or export")

@@ -9,7 +9,7 @@ from vaegan_tf.errors import ConfigError
 
 STEP_KEYS = ("train_img_per_s", "step_s", "step_s_min", "gflop_per_img", "achieved_gflops",
              "peak_gflops", "utilization", "gflop_per_img_backprop", "utilization_backprop",
-             "peak_memory_mb")
+             "peak_memory_mb", "executed_gflop_per_img", "kernel_utilization")
 PIPELINE_KEYS = ("input_img_per_s_jpeg", "input_img_per_s_cache", "input_cache_build_s",
                  "train_img_per_s_pipeline", "train_img_per_s_in_memory",
                  "train_pipeline_vs_in_memory", "input_fraction_of_step")
@@ -30,9 +30,13 @@ def test_benchmark_writes_every_key_and_keeps_others(tmp_path):
     # The derived keys are what they claim to be.
     assert saved["train_img_per_s"] == pytest.approx(config.batch_size / saved["step_s"])
     assert saved["gflop_per_img"] == pytest.approx(flops.train_flops_per_image(config) / 1e9)
-    assert saved["achieved_gflops"] == pytest.approx(saved["gflop_per_img"] * saved["train_img_per_s"])
+    assert saved["achieved_gflops"] == pytest.approx(
+        saved["gflop_per_img"] * saved["train_img_per_s"])
     assert saved["utilization"] == pytest.approx(saved["achieved_gflops"] / saved["peak_gflops"])
     assert saved["gflop_per_img_backprop"] > saved["gflop_per_img"]
+    assert saved["executed_gflop_per_img"] > saved["gflop_per_img_backprop"]
+    assert saved["kernel_utilization"] == pytest.approx(
+        saved["utilization"] * saved["executed_gflop_per_img"] / saved["gflop_per_img"])
     assert saved["input_fraction_of_step"] == pytest.approx(
         saved["train_img_per_s"] / saved["input_img_per_s_cache"])
     assert abs(saved["train_pipeline_vs_in_memory"]
@@ -73,3 +77,20 @@ def test_bad_counts_are_config_errors(tmp_path, kwargs, flag):
     with pytest.raises(ConfigError, match=flag):
         benchmark.run_benchmark(tiny_config(), str(tmp_path / "w"), **kwargs)
     assert not (tmp_path / "w").exists()
+
+
+def test_side_by_side_times_every_step_and_precision(tmp_path):
+    config = tiny_config(precision="mixed_bfloat16", step="fused")
+    names = [f"{v.step}/{v.precision}" for v in benchmark.compared_variants(config)]
+    assert names[0] == "fused/mixed_bfloat16" and len(names) == len(set(names)) == 4
+    rows = benchmark.side_by_side(config, steps=1, warmup=1, peak_size=128)
+    assert sorted(rows) == sorted(names)
+    assert rows["three_tape/float32"]["speedup"] == 1.0
+    for row in rows.values():
+        assert row["speedup"] == pytest.approx(
+            row["train_img_per_s"] / rows["three_tape/float32"]["train_img_per_s"])
+    # Same model, same count of work in either precision; the steps differ in what they run only
+    # for the saturating form (tests/test_flops.py).
+    assert rows["fused/float32"]["executed_gflop_per_img"] == pytest.approx(
+        rows["fused/mixed_bfloat16"]["executed_gflop_per_img"])
+    assert "step/precision" in benchmark.format_comparison(rows)

@@ -103,3 +103,50 @@ def test_each_model_counts_the_batches_it_uses(tmp_path, model, fakes, terms):
     if not config.trains_discriminator:
         assert table["weight_grad"]["discriminator"] == 0
 
+
+
+def test_executed_flops_of_a_traced_graph_against_hand_count():
+    import tensorflow as tf
+    from vaegan_tf.flops import executed_flops
+
+    w = tf.Variable(tf.ones((5, 5, 3, 4)))
+    m = tf.Variable(tf.ones((4 * 8 * 8, 6)))
+
+    def f(x, with_loss):
+        with tf.GradientTape() as tape:
+            h = tf.nn.conv2d(x, w, 2, "SAME")  # [2, 8, 8, 4]
+            y = tf.matmul(tf.reshape(h, [2, -1]), m)  # [2, 6]
+            loss = tf.reduce_sum(y)
+        grads = tape.gradient(loss, [w])  # needs dH (matmul) and dW (conv filter), not dX
+        return (loss, grads) if with_loss else grads
+
+    def traced(with_loss):
+        return tf.function(lambda x: f(x, with_loss)).get_concrete_function(
+            tf.TensorSpec((2, 16, 16, 3))).graph
+
+    graph = traced(with_loss=True)
+    conv = 2 * 2 * 8 * 8 * 5 * 5 * 3 * 4
+    matmul = 2 * 2 * 256 * 6
+    # forward conv + matmul; backward: dH = dY·Mᵀ (a matmul), dW of the conv; dM and dX pruned.
+    assert executed_flops(graph) == conv + matmul + matmul + conv
+    # Without the loss among the outputs the forward pass is dead code, and is not counted.
+    assert executed_flops(traced(with_loss=False)) == matmul + conv
+
+
+def test_the_step_executes_more_than_the_least_work_and_fused_saves_some():
+    import tensorflow as tf
+    from vaegan_tf.flops import executed_flops
+    from vaegan_tf.model import VAEGAN
+
+    def executed(**kw):
+        config = tiny_config(gan_loss="saturating", **kw)
+        model = VAEGAN(config)
+        model.compile()
+        spec = (tf.TensorSpec((8, 32, 32, 3)), tf.TensorSpec((8, 3)))
+        graph = tf.function(model.train_step).get_concrete_function(spec).graph
+        return executed_flops(graph) / 8, config
+
+    fused, config = executed(step="fused")
+    three_tape, _ = executed(step="three_tape")
+    assert fused < three_tape  # the saturating form's GAN cotangent comes from Dis's own pass
+    assert fused > flops.backprop_flops_per_image(config) > flops.train_flops_per_image(config)

@@ -25,6 +25,7 @@ import tempfile
 import time
 from typing import Any
 
+import keras
 import tensorflow as tf
 
 from vaegan_tf import data, flops
@@ -69,19 +70,6 @@ def peak_matmul_gflops(dtype: str, size: int = 0, repeats: int = 5, chain: int =
             chained(a, b).numpy()
             times.append(time.perf_counter() - start)
     return 2 * chain * size ** 3 / statistics.median(times) / 1e9
-
-
-@contextlib.contextmanager
-def precision_policy(precision: str):
-    """Keras's global dtype policy set to `precision` while networks are built, then restored."""
-    import keras
-
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def _reset_peak_memory(device: str) -> None:
@@ -132,19 +120,18 @@ def time_train_step(config: Config, steps: int = 10, warmup: int = 3,
     The step is tf.function(model.train_step, jit_compile=config.jit_compile) on a few in-memory
     random batches in turn; each timed step ends when its metrics are fetched.
     """
-    import keras
-
     from vaegan_tf.model import VAEGAN
 
     _check_counts(steps, warmup, peak_size)
     device = training_device()
-    with precision_policy(config.precision), tf.device(device):
+    with tf.device(device):
         _reset_peak_memory(device)
         keras.utils.set_random_seed(config.seed)
-        model = VAEGAN(config)
+        model = VAEGAN(config)  # builds its networks under config.precision's policy
         model.compile()
         step = tf.function(model.train_step, jit_compile=config.jit_compile)
         batches = random_batches(config, min(steps + warmup, 4))
+        executed = flops.executed_flops(step.get_concrete_function(batches[0]).graph)
         times, logs = [], {}
         for i in range(warmup + steps):
             start = time.perf_counter()
@@ -166,6 +153,10 @@ def time_train_step(config: Config, steps: int = 10, warmup: int = 3,
         "peak_gflops": peak, "utilization": gflop * img_per_s / peak,
         "gflop_per_img_backprop": gflop_backprop,
         "utilization_backprop": gflop_backprop * img_per_s / peak,
+        # What the traced step really runs (flops.executed_flops), and how close to the matmul
+        # peak those kernels run: the gap between this and `utilization` is extra work, not speed.
+        "executed_gflop_per_img": executed / config.batch_size / 1e9,
+        "kernel_utilization": executed / config.batch_size / 1e9 * img_per_s / peak,
         "peak_memory_mb": peak_memory,
         # Mean of the step's non-finite flag: a skipped update would flatter the timing.
         "nonfinite_fraction": logs.get("nonfinite", 0.0),
@@ -201,10 +192,19 @@ def input_pipeline_throughput(config: Config, batches: int = 50, index=None,
     return result
 
 
+class _TrainingWindow(keras.callbacks.Callback):
+    """Seconds from fit's first step to its last. fit's own exit is left out: here it sometimes
+    lingered ~5 s after the last step (Keras 3.15), which would swamp a short run."""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self.seconds = time.perf_counter() - self.start
+
+
 def training_with_pipeline(config: Config, steps: int = 200, index=None) -> dict[str, float]:
     """Training images/s fed by make_dataset(config) vs by in-memory tensors, in one process."""
-    import keras
-
     from vaegan_tf.model import VAEGAN
 
     index = index if index is not None else data.load_index(config)
@@ -213,16 +213,15 @@ def training_with_pipeline(config: Config, steps: int = 200, index=None) -> dict
     held = list(pipeline.take(min(steps, 20)))
     in_memory = tf.data.Dataset.from_tensor_slices(
         tuple(tf.stack(parts) for parts in zip(*held))).repeat()
-    with precision_policy(config.precision):
-        keras.utils.set_random_seed(config.seed)
-        model = VAEGAN(config)
-        model.compile()
+    keras.utils.set_random_seed(config.seed)
+    model = VAEGAN(config)
+    model.compile()
 
     def rate(dataset: tf.data.Dataset) -> float:
         model.fit(dataset, epochs=1, steps_per_epoch=10, verbose=0)  # trace and warm up
-        start = time.perf_counter()
-        model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
-        return steps * config.batch_size / (time.perf_counter() - start)
+        window = _TrainingWindow()
+        model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[window])
+        return steps * config.batch_size / window.seconds
 
     # Alternate, so drift in the machine's speed hits both sides alike.
     memory = [rate(in_memory)]
@@ -252,12 +251,38 @@ def write_results(results: dict[str, Any], workdir: str) -> str:
     return path
 
 
+def compared_variants(config: Config) -> list[Config]:
+    """The config under every --step and precision this device runs well, itself first."""
+    precisions = ["float32", "mixed_bfloat16"]
+    if "GPU" in training_device():
+        precisions.append("mixed_float16")  # float16 convolutions are slow on CPUs
+    variants = [config] + [config.replace(step=s, precision=p) for p in precisions
+                           for s in ("fused", "three_tape")]
+    return list(dict.fromkeys(variants))  # Config is frozen, hence hashable: drops the repeat
+
+
+def side_by_side(config: Config, steps: int, warmup: int, peak_size: int = 0) -> dict[str, Any]:
+    """time_train_step for every compared variant in this one process, and the speed ratios
+    against float32 three_tape (the straightforward step)."""
+    rows = {}
+    for variant in compared_variants(config):
+        r = time_train_step(variant, steps=steps, warmup=warmup, peak_size=peak_size)
+        rows[f"{variant.step}/{variant.precision}"] = {
+            k: r[k] for k in ("step_s", "train_img_per_s", "utilization", "kernel_utilization",
+                              "executed_gflop_per_img")}
+    base = rows["three_tape/float32"]["train_img_per_s"]
+    for row in rows.values():
+        row["speedup"] = row["train_img_per_s"] / base
+    return rows
+
+
 def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3,
-                  peak_size: int = 0) -> dict[str, Any]:
+                  peak_size: int = 0, compare: bool = False) -> dict[str, Any]:
     """Measures everything above, writes WORKDIR/benchmark.json and prints a table.
 
     `steps` timed training steps (after `warmup`) for time_train_step and per rate in
     training_with_pipeline; `peak_size` is the matmul side (0: the device's default).
+    compare: also time every --step × precision (side_by_side) into results["side_by_side"].
     """
     from vaegan_tf import train
 
@@ -266,16 +291,30 @@ def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3
     index = data.load_index(config)  # before anything is timed: missing data stops here
     # The step first, before the pipelines' threads exist to compete with it.
     results = time_train_step(config, steps=steps, warmup=warmup, peak_size=peak_size)
+    comparison = side_by_side(config, steps, warmup, peak_size) if compare else None
     results.update(input_pipeline_throughput(config, index=index))
     results.update(training_with_pipeline(config, steps=steps, index=index))
     # Seconds the pipeline needs per batch, over seconds per training step: its cost if it ran
     # on the training's own cores instead of overlapping with them.
-    input_rate = results["input_img_per_s_jpeg" if config.cache == "none" else "input_img_per_s_cache"]
+    source = "jpeg" if config.cache == "none" else "cache"
+    input_rate = results[f"input_img_per_s_{source}"]
     results["input_fraction_of_step"] = results["train_img_per_s"] / input_rate
+    if comparison:
+        results["side_by_side"] = comparison
     write_results(results, workdir)
     print(flops.format_breakdown(flops.train_flops(config)))
-    print(format_table(results))
+    print(format_table({k: v for k, v in results.items() if k != "side_by_side"}))
+    if comparison:
+        print(format_comparison(comparison))
     return results
+
+
+def format_comparison(rows: dict[str, dict[str, float]]) -> str:
+    columns = ["step_s", "train_img_per_s", "speedup", "utilization", "kernel_utilization"]
+    lines = [f"{'step/precision':<26}" + "".join(f"{c:>20}" for c in columns)]
+    lines += [f"{name:<26}" + "".join(f"{row[c]:>20.3f}" for c in columns)
+              for name, row in rows.items()]
+    return "\n".join(lines)
 
 
 def format_table(results: dict[str, Any]) -> str:

@@ -2,11 +2,12 @@
 
 Layers counted, at 2 FLOPs per multiply-accumulate (MAC), from the kernel shape and the spatial
 size the layer was built for (`get_build_config`):
-    Conv2D            out_h·out_w · k_h·k_w · C_in·C_out   ("same" padding: every output pixel is
-                                                            charged the whole kernel, as the
-                                                            kernels compute it)
-    Conv2DTranspose   in_h·in_w · k_h·k_w · C_in·C_out     (each input pixel scatters one kernel;
-                                                            stride 2 leaves that count unchanged)
+    Conv2D            out_h·out_w · k_h·k_w · C_in·C_out  ("same" padding: every output pixel
+                                                           is charged the whole kernel, as the
+                                                           kernels compute it)
+    Conv2DTranspose   in_h·in_w · k_h·k_w · C_in·C_out    (each input pixel scatters one
+                                                           kernel; stride 2 leaves that count
+                                                           unchanged)
     Dense             (positions) · in·out
 Not counted: biases, BatchNorm, ReLU, tanh, sigmoid, the reparameterisation, the losses and the
 optimizer updates. They scale with activations or parameters, not with MACs; at Table 1 they are
@@ -15,10 +16,10 @@ well under 1% of the total.
 The training step's count, with F_N(b) the forward FLOPs of network N on one image of batch b:
   forward          Enc on x. Dec on each code it decodes: z ~ q(z|x) when the model has an
                    encoder, z_p when Dec(z_p) is a fake (model._fake_kinds). Dis on each batch it
-                   sees: x, x̃ = Dec(z) when x̃ is a fake or the similarity is Dis_l, x_p = Dec(z_p)
-                   when it is a fake. A batch used only for its Dis_l features (x and x̃ in
-                   vae_disl, x̃ in vaegan with gan_fakes=prior) is charged only Dis's convolutions,
-                   since Dis_l is the last one's output.
+                   sees: x, x̃ = Dec(z) when x̃ is a fake or the similarity is Dis_l,
+                   x_p = Dec(z_p) when it is a fake. A batch used only for its Dis_l features
+                   (x and x̃ in vae_disl, x̃ in vaegan with gan_fakes=prior) is charged only
+                   Dis's convolutions, since Dis_l is the last one's output.
   weight_grad      the forward FLOPs again for each trained network on the batches that feed its
                    loss: Enc on x, Dec on every code it decodes, Dis on x and its fakes (never on
                    x̃ for L_llike alone: Dis does not minimise L_llike).
@@ -156,3 +157,49 @@ def format_breakdown(table: dict[str, dict[str, int]]) -> str:
         lines.append(f"{stage:<14}" + "".join(f"{row[n] / 1e9:>15.4f}" for n in NETWORKS)
                      + f"{sum(row.values()) / 1e9:>15.4f}")
     return "\n".join(lines)
+
+
+# --- what the traced step actually executes ---
+
+def _dims(tensor) -> list[int]:
+    return [-1 if d is None else d for d in tensor.shape.as_list()]
+
+
+def op_flops(op) -> int:
+    """2·MACs of one convolution or matmul op of a TensorFlow graph (0 for any other op).
+
+    Conv2DTranspose's forward is a Conv2DBackpropInput op; a Conv2D's input gradient is one too,
+    and a transposed convolution's input gradient is a Conv2D: each is charged by its own shapes.
+    """
+    kind = op.type.replace("_MklNative", "").replace("_Mkl", "")
+    if kind in ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"):
+        # The filter is input 1, except for its own gradient, which is the output.
+        kh, kw, cin, cout = _dims(op.outputs[0] if kind == "Conv2DBackpropFilter" else op.inputs[1])
+        # The output-channel side of the conv: its output, or the cotangent it consumes.
+        b, h, w, _ = _dims(op.outputs[0] if kind == "Conv2D" else op.inputs[2])
+        return 2 * b * h * w * kh * kw * cin * cout
+    if kind in ("MatMul", "BatchMatMulV2"):
+        a, b = _dims(op.inputs[0]), _dims(op.inputs[1])
+        ta, tb = (op.get_attr("transpose_a"), op.get_attr("transpose_b")) if kind == "MatMul" else (
+            op.get_attr("adj_x"), op.get_attr("adj_y"))
+        m, k = (a[-1], a[-2]) if ta else (a[-2], a[-1])
+        n = b[-2] if tb else b[-1]
+        return 2 * math.prod(a[:-2]) * m * k * n
+    return 0
+
+
+def executed_flops(graph) -> int:
+    """FLOPs of the convolutions and matmuls a traced tf.function graph runs: those its outputs
+    and side effects depend on (the runtime prunes the rest), at the graph's static shapes.
+    Bodies of tf.cond / while ops are not entered: the train step's are optimizer updates."""
+    seen, stack = set(), [t.op for t in graph.outputs] + list(graph.control_outputs)
+    total = 0
+    while stack:
+        op = stack.pop()
+        if op in seen:
+            continue
+        seen.add(op)
+        total += op_flops(op)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return total
