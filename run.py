@@ -97,6 +97,8 @@ flags.DEFINE_string("checkpoint", None, "--mode=export: checkpoint prefix or fol
 flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
 flags.DEFINE_bool("benchmark_compare", False, "--mode=benchmark: also time every --step and "
                   "precision side by side in this process (ratios against float32 three_tape)")
+flags.DEFINE_bool("benchmark_profile", False, "--mode=benchmark: also trace two steps with the "
+                  "TensorFlow profiler into WORKDIR/profile and print seconds per op type")
 flags.DEFINE_integer("benchmark_steps", 20, "--mode=benchmark: timed training steps (median)")
 flags.DEFINE_integer("benchmark_warmup", 3, "--mode=benchmark: untimed steps first (tracing)")
 flags.DEFINE_integer("benchmark_matmul_size", 0, "--mode=benchmark: side of the square matmuls "
@@ -150,7 +152,7 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
         from vaegan_tf import benchmark
         benchmark.run_benchmark(config, workdir, steps=FLAGS.benchmark_steps,
                                 warmup=FLAGS.benchmark_warmup, peak_size=FLAGS.benchmark_matmul_size,
-                                compare=FLAGS.benchmark_compare)
+                                compare=FLAGS.benchmark_compare, profile=FLAGS.benchmark_profile)
     else:
         raise UserError(f"--mode={mode} is not available in this version; "
                         "use --mode=train, evaluate, attributes, sample or export")

@@ -94,3 +94,13 @@ def test_side_by_side_times_every_step_and_precision(tmp_path):
     assert rows["fused/float32"]["executed_gflop_per_img"] == pytest.approx(
         rows["fused/mixed_bfloat16"]["executed_gflop_per_img"])
     assert "step/precision" in benchmark.format_comparison(rows)
+
+
+def test_profile_traces_the_step_and_sums_op_time(tmp_path):
+    seconds = benchmark.profile_step(tiny_config(), str(tmp_path / "profile"), steps=1, warmup=1)
+    assert list(tmp_path.glob("profile/**/*.xplane.pb"))  # a trace TensorBoard can open
+    assert all(v >= 0 for v in seconds.values())
+    assert list(seconds.values()) == sorted(seconds.values(), reverse=True)
+    # The convolutions and their gradients are there, under their op types.
+    assert {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"} <= set(seconds)
+    assert "op type" in benchmark.format_profile(seconds)

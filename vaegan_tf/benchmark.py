@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import json
 import os
 import resource
@@ -163,6 +164,51 @@ def time_train_step(config: Config, steps: int = 10, warmup: int = 3,
     }
 
 
+def profile_step(config: Config, logdir: str, steps: int = 2, warmup: int = 2) -> dict[str, float]:
+    """Traces `steps` compiled train steps with the TensorFlow profiler into `logdir` (open it
+    with TensorBoard's profile plugin) and returns seconds per step spent in each op type,
+    summed over threads, busiest first."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    from vaegan_tf.model import VAEGAN
+
+    _check_counts(steps, warmup)
+    keras.utils.set_random_seed(config.seed)
+    model = VAEGAN(config)
+    model.compile()
+    step = tf.function(model.train_step, jit_compile=config.jit_compile)
+    batch = random_batches(config, 1)[0]
+    for _ in range(warmup):
+        float(step(batch)["dec_loss"])
+    tf.profiler.experimental.start(logdir)
+    try:
+        for _ in range(steps):
+            float(step(batch)["dec_loss"])
+    finally:
+        tf.profiler.experimental.stop()
+    seconds: dict[str, float] = {}
+    for path in glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True):
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+        for plane in space.planes:
+            for line in plane.lines:
+                for event in line.events:
+                    # TensorFlow ops are recorded as "name:Type"; other events have no colon.
+                    name = plane.event_metadata[event.metadata_id].name
+                    if ":" in name and not name.startswith("__inference"):
+                        kind = name.rsplit(":", 1)[1].replace("_MklNative", "").replace("_Mkl", "")
+                        seconds[kind] = seconds.get(kind, 0.0) + event.duration_ps / 1e12 / steps
+    return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
+
+
+def format_profile(seconds: dict[str, float], top: int = 12) -> str:
+    total = sum(seconds.values())
+    lines = [f"{'op type':<36}{'s/step':>10}{'share':>8}"]
+    lines += [f"{k:<36}{v:>10.3f}{v / total:>8.1%}" for k, v in list(seconds.items())[:top]]
+    return "\n".join(lines)
+
+
 def _images_per_second(dataset: tf.data.Dataset, batches: int, batch_size: int) -> float:
     iterator = iter(dataset)
     for _ in range(3):  # warm-up: thread pools, autotuning, file cache opening
@@ -277,12 +323,13 @@ def side_by_side(config: Config, steps: int, warmup: int, peak_size: int = 0) ->
 
 
 def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3,
-                  peak_size: int = 0, compare: bool = False) -> dict[str, Any]:
+                  peak_size: int = 0, compare: bool = False, profile: bool = False) -> dict[str, Any]:
     """Measures everything above, writes WORKDIR/benchmark.json and prints a table.
 
     `steps` timed training steps (after `warmup`) for time_train_step and per rate in
     training_with_pipeline; `peak_size` is the matmul side (0: the device's default).
     compare: also time every --step × precision (side_by_side) into results["side_by_side"].
+    profile: also trace two steps into WORKDIR/profile and record seconds per op type.
     """
     from vaegan_tf import train
 
@@ -292,6 +339,7 @@ def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3
     # The step first, before the pipelines' threads exist to compete with it.
     results = time_train_step(config, steps=steps, warmup=warmup, peak_size=peak_size)
     comparison = side_by_side(config, steps, warmup, peak_size) if compare else None
+    ops = profile_step(config, os.path.join(workdir, "profile"), warmup=warmup) if profile else None
     results.update(input_pipeline_throughput(config, index=index))
     results.update(training_with_pipeline(config, steps=steps, index=index))
     # Seconds the pipeline needs per batch, over seconds per training step: its cost if it ran
@@ -301,11 +349,15 @@ def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3
     results["input_fraction_of_step"] = results["train_img_per_s"] / input_rate
     if comparison:
         results["side_by_side"] = comparison
+    if ops:
+        results["profile_s_per_step"] = ops
     write_results(results, workdir)
     print(flops.format_breakdown(flops.train_flops(config)))
-    print(format_table({k: v for k, v in results.items() if k != "side_by_side"}))
+    print(format_table({k: v for k, v in results.items() if not isinstance(v, dict)}))
     if comparison:
         print(format_comparison(comparison))
+    if ops:
+        print(format_profile(ops))
     return results
 
 
