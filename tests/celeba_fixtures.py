@@ -55,3 +55,12 @@ def write_csv_layout(root, attributes: np.ndarray, partition: list[int],
                "nose_y", "leftmouth_x", "leftmouth_y", "rightmouth_x", "rightmouth_y"],
               [[f] + [i + k for k in range(10)] for i, f in enumerate(files)])
     return files
+
+
+def replace_once(path: str, old: str, new: str) -> None:
+    """Rewrites a fixture file with its first `old` replaced by `new` (which must be there)."""
+    with open(path) as f:
+        text = f.read()
+    assert old in text, (path, old)
+    with open(path, "w") as f:
+        f.write(text.replace(old, new, 1))

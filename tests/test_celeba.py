@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from celeba_fixtures import write_csv_layout, write_layout
+from celeba_fixtures import replace_once, write_csv_layout, write_layout
 from conftest import NUM_SYNTHETIC
 from vaegan_tf import celeba, synthetic
 from vaegan_tf.errors import DataError
@@ -39,12 +39,7 @@ def test_read_celeba_tolerates_crlf_and_runs_of_spaces(tmp_path):
 
 
 def _corrupt(root, filename: str, old: str, new: str) -> None:
-    path = os.path.join(root, filename)
-    with open(path) as f:
-        text = f.read()
-    assert old in text
-    with open(path, "w") as f:
-        f.write(text.replace(old, new, 1))
+    replace_once(os.path.join(root, filename), old, new)
 
 
 ATTR = "list_attr_celeba.txt"

@@ -34,8 +34,7 @@ HELPER = os.path.join(ROOT, "tests", "distribute_helper.py")
 # gradient's scale, so weights are compared absolutely, well below one step, and the gradients
 # through the optimizer's velocity slots ((1-rho)·g², which a wrong loss scale changes by its
 # square), relative to each slot's largest value. Measured on 2 CPU replicas: 1.8e-5 and 2.6e-5.
-WEIGHT_ATOL = 1e-4
-SLOT_RTOL = 1e-3
+UPDATE_RTOL = 1e-3
 
 
 def _tf_config(cluster, task_type, index):
@@ -153,33 +152,29 @@ def two_devices(tmp_path_factory, synthetic_root):
 
 
 def test_two_replicas_with_sync_batchnorm_match_one_device(two_devices):
+    """One SGD step at global batch 8: each variable's update on 2 replicas matches one device's
+    to UPDATE_RTOL of its largest element (a wrong loss scaling would double or halve it)."""
     z = np.load(os.path.join(two_devices, "equivalence.npz"))
     names = [k.removeprefix("one/") for k in z.files if k.startswith("one/")]
     network = [k for k in names if not k.startswith("opt_")]
-    slots = [k for k in names if k.startswith("opt_") and "velocity" in k]
-    assert len(network) > 50 and len(slots) > 40
+    assert len(network) > 50
+    worst = {}
     for k in network:  # trainable weights and BatchNorm statistics
-        assert not np.array_equal(z[f"one/{k}"], z[f"before/{k}"]), k  # the step moved it
-        np.testing.assert_allclose(z[f"sync/{k}"], z[f"one/{k}"], rtol=0, atol=WEIGHT_ATOL,
-                                   err_msg=k)
+        step_one = z[f"one/{k}"] - z[f"before/{k}"]
+        assert np.any(step_one != 0), k  # the step moved it
+        scale = np.max(np.abs(step_one))
+        np.testing.assert_allclose(z[f"sync/{k}"] - z[f"before/{k}"], step_one, rtol=0,
+                                   atol=UPDATE_RTOL * scale, err_msg=k)
         np.testing.assert_allclose(z[f"sync_r1/{k}"], z[f"sync/{k}"], rtol=0, atol=1e-6, err_msg=k)
-    for k in slots:
-        scale = np.max(np.abs(z[f"one/{k}"]))
-        assert scale > 0, k
-        np.testing.assert_allclose(z[f"sync/{k}"], z[f"one/{k}"], rtol=0, atol=SLOT_RTOL * scale,
-                                   err_msg=k)
+        worst[k] = np.max(np.abs(z[f"local/{k}"] - z[f"one/{k}"])) / scale
     losses = [k.removeprefix("loss/one/") for k in z.files if k.startswith("loss/one/")]
     assert {"enc_loss", "dec_loss", "dis_loss", "nonfinite"} <= set(losses)
     for k in losses:
         np.testing.assert_allclose(z[f"loss/sync/{k}"], z[f"loss/one/{k}"], rtol=1e-5, atol=1e-6,
                                    err_msg=k)
-
     # Without synchronized BatchNorm each replica normalises by its own 4 images: the same
     # comparison then fails by far, so the one above is not passing by accident.
-    worst_weight = max(np.max(np.abs(z[f"local/{k}"] - z[f"one/{k}"])) for k in network)
-    worst_slot = max(np.max(np.abs(z[f"local/{k}"] - z[f"one/{k}"])) / np.max(np.abs(z[f"one/{k}"]))
-                     for k in slots)
-    assert worst_weight > 10 * WEIGHT_ATOL and worst_slot > 10 * SLOT_RTOL
+    assert max(worst.values()) > 10 * UPDATE_RTOL
 
 
 def test_batch_size_not_divisible_by_the_replicas_writes_nothing(two_devices):

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_config
+from celeba_fixtures import replace_once
 from lfw_fixtures import LFW_ATTRIBUTES, PEOPLE, write_lfw
 from vaegan_tf import data, lfw, preprocess
 from vaegan_tf.errors import ConfigError, DataError
@@ -95,12 +96,7 @@ def test_images_without_attributes_are_left_out(tmp_path):
 
 
 def _edit(root, old: str, new: str) -> None:
-    path = os.path.join(root, ATTR)
-    with open(path) as f:
-        text = f.read()
-    assert old in text
-    with open(path, "w") as f:
-        f.write(text.replace(old, new, 1))
+    replace_once(os.path.join(root, ATTR), old, new)
 
 
 def _line_of(lines, person: str, number: int) -> str:
