@@ -46,11 +46,12 @@ def test_bfloat16_policy_stays_close_and_in_bfloat16():
     np.testing.assert_allclose(out[-1], ref[-1], rtol=1e-3)
 
 
-def test_synchronized_keeps_keras_path():
-    layer = BatchNorm(synchronized=True)
-    x = tf.ones((4, 3))
-    layer(x, training=True)  # runs Keras's own (all-reduced) moments, no fused kernel
-    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.01 * np.ones(3), rtol=1e-6)
+def test_synchronized_on_one_replica_is_the_local_batchnorm():
+    x = tf.constant(np.random.default_rng(2).normal(5, 0.01, (8, 3)), tf.float32)
+    ref = _run(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-6), x, True)
+    out = _run(BatchNorm(momentum=0.9, epsilon=1e-6, synchronized=True), x, True)
+    for o, r in zip(out, ref):
+        np.testing.assert_allclose(o, r, rtol=1e-3, atol=1e-5 * max(1.0, np.abs(r).max()))
 
 
 def test_training_uses_the_fused_kernel():

@@ -13,7 +13,12 @@ inference path; only training-mode calls change, and they compute the same funct
 
 The fused kernel reports the Bessel-corrected variance; it is turned back into the biased one
 Keras uses for the moving average, so both layers hold the same moving statistics.
-Synchronized BN (statistics across replicas), masks and non-channels-last axes keep Keras's path.
+Synchronized BN (--sync_batchnorm) on several replicas all-reduces the statistics in two passes,
+the global mean first and then Σ(x − mean)²: Keras's version takes E[x²] − E[x]², which cancels
+catastrophically in float32 for a channel whose variance is small against its mean, and with
+ε = 1e-6 that error reaches the gradients (1% of an update in tests/test_distribute.py). With one
+replica the global statistics are the local ones, and the fused kernel runs.
+Masks, renorm and non-channels-last axes keep Keras's path.
 """
 
 from __future__ import annotations
@@ -28,9 +33,12 @@ class BatchNorm(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         rank = len(inputs.shape)
-        if (not (training and self.trainable) or self.synchronized or mask is not None
+        if (not (training and self.trainable) or mask is not None
                 or self.renorm or self.axis not in (-1, rank - 1) or rank not in (2, 4)):
             return super().call(inputs, training=training, mask=mask)
+        replicas = tf.distribute.get_replica_context()
+        if self.synchronized and replicas is not None and replicas.num_replicas_in_sync > 1:
+            return self._synchronized(inputs, replicas)
         x = tf.cast(inputs, self.compute_dtype)
         x4 = x if rank == 4 else x[:, None, None, :]  # [B, C] as [B, 1, 1, C]: same statistics
         gamma = self.gamma if self.scale else tf.ones_like(self.moving_mean)
@@ -41,7 +49,24 @@ class BatchNorm(keras.layers.BatchNormalization):
             epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
         count = tf.cast(tf.reduce_prod(tf.shape(x4)[:3]), tf.float32)
         variance = variance * (count - 1.0) / tf.maximum(count, 2.0)
+        self._update_moving(mean, variance)
+        return y if rank == 4 else y[:, 0, 0, :]
+
+    def _synchronized(self, inputs, replicas):
+        """Training-mode BN with statistics over every replica's batch, in two passes."""
+        x = tf.cast(inputs, tf.float32)
+        axes = list(range(len(x.shape) - 1))
+        total, count = replicas.all_reduce(tf.distribute.ReduceOp.SUM, [
+            tf.reduce_sum(x, axes), tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)])
+        mean = total / count
+        variance = replicas.all_reduce(tf.distribute.ReduceOp.SUM,
+                                       tf.reduce_sum(tf.square(x - mean), axes)) / count
+        y = tf.nn.batch_normalization(x, mean, variance, self.beta if self.center else None,
+                                      self.gamma if self.scale else None, self.epsilon)
+        self._update_moving(mean, variance)
+        return tf.cast(y, self.compute_dtype)
+
+    def _update_moving(self, mean, variance):
         m = self.momentum
         self.moving_mean.assign(self.moving_mean * m + tf.stop_gradient(mean) * (1.0 - m))
         self.moving_variance.assign(self.moving_variance * m + tf.stop_gradient(variance) * (1.0 - m))
-        return y if rank == 4 else y[:, 0, 0, :]
