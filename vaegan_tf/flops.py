@@ -15,7 +15,7 @@ well under 1% of the total.
 
 The training step's count, with F_N(b) the forward FLOPs of network N on one image of batch b:
   forward          Enc on x. Dec on each code it decodes: z ~ q(z|x) when the model has an
-                   encoder, z_p when Dec(z_p) is a fake (model._fake_kinds). Dis on each batch it
+                   encoder, z_p when Dec(z_p) is a fake (model.fake_kinds). Dis on each batch it
                    sees: x, x̃ = Dec(z) when x̃ is a fake or the similarity is Dis_l,
                    x_p = Dec(z_p) when it is a fake. A batch used only for its Dis_l features
                    (x and x̃ in vae_disl, x̃ in vaegan with gan_fakes=prior) is charged only
@@ -93,9 +93,9 @@ def step_plan(config: Config) -> list[tuple[str, str, str, str]]:
 
     batch: 'real' = x, 'recon' = Dec(z) / z, 'prior' = Dec(z_p) / z_p; part: a network_flops key.
     """
-    from vaegan_tf.model import _fake_kinds  # the model's own rule for which fakes Dis sees
+    from vaegan_tf.model import fake_kinds  # the model's own rule for which fakes Dis sees
 
-    fakes = _fake_kinds(config)
+    fakes = fake_kinds(config)
     codes = (["recon"] if config.uses_encoder else []) + (["prior"] if "prior" in fakes else [])
     dis_parts: dict[str, str] = {}
     if config.uses_discriminator:

@@ -60,13 +60,13 @@ def _metric_names(config: Config) -> list[str]:
     names += ["dec_loss", "nonfinite"]
     if config.trains_discriminator:
         names += ["gan_dec", "dis_loss", "d_real"]
-        names += [f"d_{fake}" for fake in _fake_kinds(config)]
+        names += [f"d_{fake}" for fake in fake_kinds(config)]
         if config.equilibrium_gate:
             names += ["skip_dis", "skip_dec"]
     return names
 
 
-def _fake_kinds(config: Config) -> list[str]:
+def fake_kinds(config: Config) -> list[str]:
     """Which generated batches Dis is trained to reject: 'recon' = Dec(Enc(x)), 'prior' = Dec(z_p)."""
     if not config.trains_discriminator:
         return []
@@ -146,7 +146,7 @@ class VAEGAN(keras.Model):
         self.discriminator = nets.get("discriminator")
         if self.discriminator is not None and not config.trains_discriminator:
             self.discriminator.trainable = False  # vae_disl: a fixed similarity metric
-        self.fake_kinds = _fake_kinds(config)
+        self.fake_kinds = fake_kinds(config)
         self.noise = keras.random.SeedGenerator(config.seed, name="noise")
         # Validation draws its own noise, so how often it runs never changes training's draws
         # (a resumed run must see the same noise as an uninterrupted one).
