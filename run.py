@@ -27,16 +27,31 @@ HELP = {
     "fc_width": "Enc's hidden FC width (Table 1: 2048); Dis uses a quarter",
     "image_size": "image side in pixels, a multiple of 8",
     "gamma": "weight of the reconstruction term in Dec's loss (γ, Eq. 9)",
-    "gan_fakes": "fakes the GAN sees: both (Eq. 10), prior = Dec(z_p) only, recon = Dec(Enc(x)) only",
-    "dis_batch": "Dis BatchNorm statistics: joint over [x, x~, x_p] (authors) or separate per source",
-    "gan_loss": "Dec's GAN term: non_saturating (-log D) or saturating (log(1-D))",
+    "init": "weight initialisation: deeppy (authors, U(+-1/sqrt(3 fan_in))) or glorot (Keras)",
+    "dis_passes": "two (authors: similarity pass to Dis_l on [x~, x] that never trains Dis, then "
+                  "a GAN pass on [x, fakes]) or one (a single pass on [x, x~, x_p], paper literal)",
+    "llike_stop_target": "no gradient through the target Dis_l(x) of L_llike (authors)",
+    "dec_batch": "Dec(z) and Dec(z_p) in separate calls (authors) or one joint call",
+    "gan_fakes": "fakes the GAN sees: prior = Dec(z_p) only (authors), both (Eq. 10), "
+                 "recon = Dec(Enc(x)) only",
+    "dis_batch": "Dis BatchNorm statistics within a pass: joint over its sources (authors) or "
+                 "separate per source",
+    "gan_loss": "Dec's GAN term: saturating (authors, log(1-D)) or non_saturating (-log D)",
+    "gan_eps": "epsilon inside the GAN logs, log(D + eps) (authors: 1e-3; 0 = exact)",
+    "real_vs_gen_weight": "weight of real images in Dis's loss, fakes get the rest (authors: 0.5)",
     "disl_from": "vae_disl: workdir of an earlier gan/vaegan run whose Dis_l is the similarity",
     "equilibrium_gate": "skip Dis/Dec updates when out of equilibrium (authors' code)",
     "equilibrium": "equilibrium gate centre",
     "margin": "equilibrium gate half-width",
-    "learning_rate": "RMSProp learning rate for every network",
+    "learning_rate": "RMSProp learning rate for every network (the schedule's start)",
+    "lr_end": "--lr_schedule=gamma: the rate reached at --train_steps",
+    "lr_power": "--lr_schedule=gamma: exponent p of lr = a - (t/T)^p (a - b)",
+    "lr_epoch_steps": "--lr_schedule=gamma: steps between rate changes (authors: 250)",
     "rmsprop_rho": "RMSProp moving-average decay",
-    "lr_schedule": "constant, or polynomial decay to 0 at --train_steps",
+    "rmsprop_epsilon": "RMSProp epsilon",
+    "rmsprop_eps": "where RMSProp's epsilon goes: after_sqrt (authors, deeppy) or inside_sqrt (Keras)",
+    "lr_schedule": "gamma (authors' annealer), constant (paper), or polynomial decay to 0",
+    "train_split": "images trained on: train+val (authors) or train",
     "weight_decay": "decoupled weight decay (0 = off)",
     "batch_size": "images per training step",
     "train_steps": "total optimizer steps; a resumed run continues to this total",
@@ -111,7 +126,9 @@ _CHOICES = {"model": config_lib.MODELS, "dataset": config_lib.DATASETS, "crop": 
             "lr_schedule": config_lib.LR_SCHEDULES, "cache": config_lib.CACHES,
             "dis_batch": config_lib.DIS_BATCHES, "precision": config_lib.PRECISIONS,
             "step": config_lib.STEPS, "strategy": config_lib.STRATEGIES,
-            "protocol": config_lib.PROTOCOLS}
+            "protocol": config_lib.PROTOCOLS, "dis_passes": config_lib.DIS_PASSES,
+            "dec_batch": config_lib.DEC_BATCHES, "init": config_lib.INITS,
+            "rmsprop_eps": config_lib.RMSPROP_EPS, "train_split": config_lib.TRAIN_SPLITS}
 for _field in dataclasses.fields(config_lib.Config):
     if _field.name in _CHOICES:
         flags.DEFINE_enum(_field.name, _field.default, _CHOICES[_field.name], HELP[_field.name])

@@ -1,9 +1,12 @@
-"""Builds the README's comparison figures from trained runs (after --mode=attributes in each).
+"""Builds the README's comparison figures from trained runs.
 
-    python docs/make_figures.py runs/cmp_vae runs/cmp_vaegan_dis0 runs/cmp_vaegan
+    python docs/make_figures.py NAME LABEL=WORKDIR [LABEL=WORKDIR ...]
 
-writes docs/comparison_{samples,reconstructions,attributes}.png: one block per run, left to right
-(samples, attributes) or one row per run under the inputs (reconstructions). Same z, same faces.
+writes docs/NAME.png: one column per run, its label on top, then 16 prior samples Dec(z_p)
+(4x4, the same z for every run of the same latent size) and 8 test faces, each beside its
+reconstruction Dec(μ(x)) (the same faces for every run). A run without an encoder (gan) shows
+its samples only. If every run has attribute_vectors.npz (--mode=attributes), NAME_attributes.png
+shows per run: input, reconstruction, + Eyeglasses, + Smiling, + Blond_Hair, + Wearing_Hat.
 """
 
 import os
@@ -13,15 +16,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 from vaegan_tf import data, restore  # noqa: E402
 from vaegan_tf.config import Config  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from vaegan_tf.summaries import image_grid  # noqa: E402
+from vaegan_tf.summaries import image_grid, side_by_side  # noqa: E402
 
 SAMPLES, FACES, EDITS = 16, 8, ("Eyeglasses", "Smiling", "Blond_Hair", "Wearing_Hat")
 OUT = os.path.dirname(os.path.abspath(__file__))
+WHITE = 255
 
 
 def write_png(path, grid):
@@ -29,29 +32,67 @@ def write_png(path, grid):
     Image.fromarray(grid).quantize(256, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
-def main(workdirs):
-    gap = lambda h: np.full((h, 8, 3), 255, np.uint8)  # noqa: E731  white separator
-    samples, recon_rows, edits, inputs = [], [], [], None
-    for workdir in workdirs:
-        config = restore.run_config(workdir, Config.load(os.path.join(workdir, "config.json")))
-        model, _ = restore.restore_model(config, workdir)
-        z = np.random.default_rng(0).standard_normal((SAMPLES, config.latent_dim)).astype(np.float32)
-        samples += [image_grid(restore.decode(model, z, 64), cols=4), gap(4 * config.image_size)]
-        faces, _ = restore.split_images(config, "test", FACES, data.load_index(config))
-        inputs = faces
+def _label(text, width):
+    strip = Image.new("RGB", (width, 14), (WHITE,) * 3)
+    ImageDraw.Draw(strip).text((2, 1), text, fill=(0, 0, 0))
+    return np.asarray(strip)
+
+
+def _pad(block, width):
+    out = np.full((block.shape[0], width, 3), WHITE, np.uint8)
+    out[:, :block.shape[1]] = block
+    return out
+
+
+def _column(label, workdir):
+    config = restore.run_config(workdir, Config.load(os.path.join(workdir, "config.json")))
+    model, _ = restore.restore_model(config, workdir)
+    z = np.random.default_rng(0).standard_normal((SAMPLES, config.latent_dim)).astype(np.float32)
+    blocks = [image_grid(restore.decode(model, z, 64), cols=4)]
+    faces, _ = restore.split_images(config, "test", FACES, data.load_index(config))
+    edits = None
+    if model.encoder is not None:
         codes = restore.encode(model, faces, 64)
-        recon_rows.append(restore.decode(model, codes, 64))
-        saved = np.load(os.path.join(workdir, "attribute_vectors.npz"))
-        names = list(saved["names"])
-        tiles = [faces[:4], restore.decode(model, codes[:4], 64)]
-        tiles += [restore.decode(model, codes[:4] + saved["vectors"][names.index(n)], 64) for n in EDITS]
-        grid = image_grid(np.stack(tiles, 1).reshape((-1,) + faces.shape[1:]), cols=len(tiles))
-        edits += [grid, gap(grid.shape[0])]
-    write_png(os.path.join(OUT, "comparison_samples.png"), np.concatenate(samples[:-1], 1))
-    write_png(os.path.join(OUT, "comparison_reconstructions.png"),
-              image_grid(np.concatenate([inputs] + recon_rows), cols=FACES))
-    write_png(os.path.join(OUT, "comparison_attributes.png"), np.concatenate(edits[:-1], 1))
+        recon = restore.decode(model, codes, 64)
+        blocks.append(image_grid(side_by_side(faces, recon), cols=4))
+        path = os.path.join(workdir, "attribute_vectors.npz")
+        if os.path.exists(path):
+            saved = np.load(path)
+            names = list(saved["names"])
+            tiles = [faces[:4], recon[:4]] + [
+                restore.decode(model, codes[:4] + saved["vectors"][names.index(n)], 64) for n in EDITS]
+            edits = image_grid(np.stack(tiles, 1).reshape((-1,) + faces.shape[1:]), cols=len(tiles))
+    width = max(b.shape[1] for b in blocks)
+    gap = np.full((4, width, 3), WHITE, np.uint8)
+    parts = [_label(label, width)]
+    for b in blocks:
+        parts += [_pad(b, width), gap]
+    return np.concatenate(parts), edits
+
+
+def _side(columns):
+    height = max(c.shape[0] for c in columns)
+    spaced = []
+    for c in columns:
+        full = np.full((height, c.shape[1], 3), WHITE, np.uint8)
+        full[:c.shape[0]] = c
+        spaced += [full, np.full((height, 8, 3), WHITE, np.uint8)]
+    return np.concatenate(spaced[:-1], 1)
+
+
+def main(name, runs):
+    columns, edits = [], []
+    for run in runs:
+        label, _, workdir = run.partition("=")
+        column, edit = _column(label, workdir)
+        columns.append(column)
+        edits.append(edit)
+    write_png(os.path.join(OUT, f"{name}.png"), _side(columns))
+    if all(e is not None for e in edits):
+        write_png(os.path.join(OUT, f"{name}_attributes.png"), _side(edits))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if len(sys.argv) < 3 or any("=" not in a for a in sys.argv[2:]):
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2:])

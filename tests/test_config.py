@@ -7,11 +7,26 @@ from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
 
 
-def test_defaults_are_the_papers():
+def test_defaults_are_the_papers_architecture_and_the_authors_recipe():
     c = Config()
-    assert (c.model, c.latent_dim, c.batch_size, c.learning_rate) == ("vaegan", 128, 64, 3e-4)
+    assert (c.model, c.latent_dim, c.batch_size) == ("vaegan", 128, 64)
     assert (c.enc_width, c.dec_width, c.dis_width, c.fc_width, c.image_size) == (64, 32, 32, 2048, 64)
-    assert c.gan_fakes == "both" and not c.equilibrium_gate
+    # The authors' code (celeba_aegan.py + deeppy), not the paper read literally (PAPER_LITERAL).
+    assert c.learning_rate == pytest.approx(0.025 / 64) and c.lr_end == pytest.approx(1e-5 / 64)
+    assert (c.lr_schedule, c.lr_power, c.lr_epoch_steps, c.train_steps) == ("gamma", 0.75, 250, 62_500)
+    assert (c.rmsprop_eps, c.rmsprop_epsilon, c.rmsprop_rho) == ("after_sqrt", 1e-8, 0.9)
+    assert (c.init, c.dis_passes, c.llike_stop_target, c.dec_batch, c.dis_batch) == (
+        "deeppy", "two", True, "separate", "joint")
+    assert (c.gan_fakes, c.gan_loss, c.gan_eps, c.real_vs_gen_weight) == (
+        "prior", "saturating", 1e-3, 0.5)
+    assert (c.equilibrium_gate, c.equilibrium, c.margin) == (True, 0.68, 0.35)
+    assert (c.gamma, c.train_split) == (1e-6, "train+val")
+
+
+def test_paper_literal_overrides_are_valid():
+    from conftest import PAPER_LITERAL
+    c = Config(**PAPER_LITERAL)
+    assert c.gan_fakes == "both" and not c.equilibrium_gate and c.learning_rate == 3e-4
 
 
 def test_frozen():
@@ -25,7 +40,11 @@ def test_frozen():
     ("image_size", 60), ("image_size", 8), ("learning_rate", 0.0), ("gamma", -1.0),
     ("gamma", float("nan")), ("rmsprop_rho", 1.0), ("eval_every", 150), ("image_every", 7),
     ("synthetic_images", 5), ("latent_dim", 2.5), ("batch_size", True), ("margin", -0.1),
-    ("disl_from", "/somewhere"),
+    ("disl_from", "/somewhere"), ("dis_passes", "three"), ("dec_batch", "shared"),
+    ("init", "he"), ("rmsprop_eps", "outside"), ("lr_schedule", "cosine"), ("train_split", "test"),
+    ("gan_eps", 1.0), ("gan_eps", -1e-3), ("real_vs_gen_weight", 0.0), ("real_vs_gen_weight", 1.0),
+    ("lr_end", 1.0), ("lr_end", -1e-6), ("lr_power", 0.0), ("lr_epoch_steps", 0),
+    ("rmsprop_epsilon", -1e-8),
 ])
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ConfigError, match=f"--{field}"):

@@ -40,7 +40,8 @@ def hand_count(c: Config) -> dict[str, int]:
 
 
 def test_table1_vaegan_is_11_9_gflop_per_image():
-    config = Config()  # Table 1: 64x64, latent 128, vaegan, gan_fakes=both
+    # Table 1: 64x64, latent 128, vaegan; both fakes (Eq. 10) in one Dis pass on [x, x~, x_p].
+    config = Config(gan_fakes="both", dis_passes="one")
     h = hand_count(config)
     # Forward: Enc on x, Dec on z and z_p, Dis on x, x~, x_p. Weight gradients: the same. Input
     # gradients: Dis on x~ and x_p, Dec on z.

@@ -47,29 +47,105 @@ def test_gaussian_nll_equals_negative_log_density_up_to_constant():
     np.testing.assert_allclose(losses.gaussian_nll(a, b), np.mean(-log_density) - const, rtol=1e-5)
 
 
+def _neg_log(logits, real, eps):
+    d = _sigmoid(np.asarray(logits, np.float64))
+    return -np.log((d if real else 1 - d) + eps)
+
+
+def test_cross_entropy_exact_and_with_eps():
+    logits = RNG.normal(size=11).astype(np.float32) * 4
+    for real in (True, False):
+        np.testing.assert_allclose(losses.cross_entropy(logits, real),
+                                   _neg_log(logits, real, 0.0), rtol=1e-5)
+        # −log(D + ε) crosses 0 near D = 1, where float32's absolute error is what remains.
+        np.testing.assert_allclose(losses.cross_entropy(logits, real, 1e-3),
+                                   _neg_log(logits, real, 1e-3), rtol=1e-5, atol=1e-6)
+    # ε bounds each term by −log ε, where the exact one grows without limit.
+    bounded = float(losses.cross_entropy(tf.constant([-40.0]), True, 1e-3)[0])
+    np.testing.assert_allclose(bounded, -np.log(1e-3), rtol=1e-6)
+    assert float(losses.cross_entropy(tf.constant([-40.0]), True)[0]) == pytest.approx(40.0)
+
+
 def test_discriminator_loss_is_eq10_cross_entropy():
+    # Eq. 10 read literally: the three cross-entropies summed; real_vs_gen_weight = 1/3 with
+    # ε = 0 gives that sum over 1 + n_fakes = 3.
     real, fake1, fake2 = (RNG.normal(size=9).astype(np.float32) * 3 for _ in range(3))
     expected = -(np.mean(np.log(_sigmoid(real))) + np.mean(np.log(1 - _sigmoid(fake1)))
                  + np.mean(np.log(1 - _sigmoid(fake2))))
-    np.testing.assert_allclose(losses.gan_discriminator_loss(real, [fake1, fake2]), expected, rtol=1e-5)
+    np.testing.assert_allclose(losses.gan_discriminator_loss(real, [fake1, fake2], 1 / 3, 0.0),
+                               expected / 3, rtol=1e-5)
+
+
+@pytest.mark.parametrize("weight", [0.5, 0.3])
+@pytest.mark.parametrize("eps", [0.0, 1e-3, 0.1])
+@pytest.mark.parametrize("n_fakes", [1, 2])
+def test_discriminator_loss_weighting_and_eps(weight, eps, n_fakes):
+    real = RNG.normal(size=9).astype(np.float32) * 3
+    fakes = [RNG.normal(size=9).astype(np.float32) * 3 for _ in range(n_fakes)]
+    expected = (weight * np.mean(_neg_log(real, True, eps))
+                + (1 - weight) * np.mean([np.mean(_neg_log(f, False, eps)) for f in fakes]))
+    np.testing.assert_allclose(losses.gan_discriminator_loss(real, fakes, weight, eps), expected,
+                               rtol=1e-5)
+
+
+def test_discriminator_loss_defaults_are_the_authors_weight_and_exact_logs():
+    real, fake = RNG.normal(size=9).astype(np.float32), RNG.normal(size=9).astype(np.float32)
+    expected = 0.5 * np.mean(_neg_log(real, True, 0.0)) + 0.5 * np.mean(_neg_log(fake, False, 0.0))
+    np.testing.assert_allclose(losses.gan_discriminator_loss(real, [fake]), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("form", ["saturating", "non_saturating"])
 def test_generator_loss_forms(form):
+    # Eq. 9's −L_GAN with Eq. 10's unweighted sum: real weight 1/3 of three terms, exact logs.
     real = RNG.normal(size=6).astype(np.float32)
     fakes = [RNG.normal(size=6).astype(np.float32) * 2 for _ in range(2)]
     if form == "saturating":  # −L_GAN of Eq. 9, the real term included
         expected = np.mean(np.log(_sigmoid(real))) + sum(np.mean(np.log(1 - _sigmoid(f))) for f in fakes)
     else:
         expected = sum(np.mean(-np.log(_sigmoid(f))) for f in fakes)
-    np.testing.assert_allclose(losses.gan_generator_loss(real, fakes, form), expected, rtol=1e-5)
+    np.testing.assert_allclose(losses.gan_generator_loss(real, fakes, form, 1 / 3, 0.0), expected,
+                               rtol=1e-5)
 
 
-def test_losses_stay_finite_for_extreme_logits():
+@pytest.mark.parametrize("weight", [0.5, 0.3])
+@pytest.mark.parametrize("eps", [0.0, 1e-3, 0.1])
+@pytest.mark.parametrize("n_fakes", [1, 2])
+def test_generator_loss_weighting_and_eps(weight, eps, n_fakes):
+    real = RNG.normal(size=7).astype(np.float32) * 2
+    fakes = [RNG.normal(size=7).astype(np.float32) * 2 for _ in range(n_fakes)]
+    # Saturating: Dec ascends Dis's loss with the fakes' weight divided back out, i.e. every
+    # fake's log(1 − D + ε) at weight 1 and the real term at n·w/(1 − w).
+    saturating = (n_fakes * weight / (1 - weight) * np.mean(np.log(_sigmoid(real) + eps))
+                  + sum(np.mean(np.log(1 - _sigmoid(f) + eps)) for f in fakes))
+    non_saturating = sum(np.mean(-np.log(_sigmoid(f) + eps)) for f in fakes)
+    np.testing.assert_allclose(losses.gan_generator_loss(real, fakes, "saturating", weight, eps),
+                               saturating, rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.gan_generator_loss(real, fakes, "non_saturating", weight, eps), non_saturating,
+        rtol=1e-5)
+    k = losses.generator_per_discriminator(weight, n_fakes)
+    assert k == pytest.approx(-n_fakes / (1 - weight))
+    np.testing.assert_allclose(losses.gan_generator_loss(real, fakes, "saturating", weight, eps),
+                               k * losses.gan_discriminator_loss(real, fakes, weight, eps),
+                               rtol=1e-6)
+
+
+def test_generator_loss_default_form_is_saturating():
+    real, fake = RNG.normal(size=5).astype(np.float32), RNG.normal(size=5).astype(np.float32)
+    np.testing.assert_allclose(losses.gan_generator_loss(real, [fake]),
+                               losses.gan_generator_loss(real, [fake], "saturating"), rtol=1e-7)
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-3])
+def test_losses_stay_finite_for_extreme_logits(eps):
     logits = tf.constant([-200.0, 200.0])
-    assert np.isfinite(float(losses.gan_discriminator_loss(logits, [logits])))
-    assert np.isfinite(float(losses.gan_generator_loss(logits, [logits], "non_saturating")))
-    assert np.isfinite(float(losses.gan_generator_loss(logits, [logits], "saturating")))
+    assert np.isfinite(float(losses.gan_discriminator_loss(logits, [logits], 0.5, eps)))
+    assert np.isfinite(float(losses.gan_generator_loss(logits, [logits], "non_saturating", 0.5, eps)))
+    assert np.isfinite(float(losses.gan_generator_loss(logits, [logits], "saturating", 0.5, eps)))
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = losses.gan_discriminator_loss(logits, [logits], 0.5, eps)
+    assert np.all(np.isfinite(tape.gradient(loss, logits)))
 
 
 def test_unknown_form_raises():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_config
+from conftest import PAPER_LITERAL, tiny_config
 from vaegan_tf.model import VAEGAN, equilibrium_gate
 
 
@@ -74,7 +74,9 @@ def _close(actual, expected, what):
 
 @pytest.mark.parametrize("gan_loss", ["non_saturating", "saturating"])
 def test_masked_gradients_match_separate_tapes(gan_loss):
-    model = _model(gan_loss=gan_loss, gamma=0.01)
+    # The reference reads the paper literally: one Dis pass, Dec on [z, z_p] at once, both fakes,
+    # exact cross-entropies, gradients through both sides of L_llike.
+    model = _model(**{**PAPER_LITERAL, "gan_loss": gan_loss}, gamma=0.01)
     x = _images()
     ref = _reference_grads(model, x)
     _, grads = model.gradients(x)
@@ -83,7 +85,10 @@ def test_masked_gradients_match_separate_tapes(gan_loss):
     _close(grads["encoder"], add(ref["encoder", "prior"], ref["encoder", "llike"]), "encoder")
     _close(grads["decoder"], add([g * u for u in ref["decoder", "llike"]], ref["decoder", "dec_gan"]),
            "decoder")
-    _close(grads["discriminator"], [-u for u in ref["discriminator", "L_GAN"]], "discriminator")
+    # Dis's loss is Eq. 10's sum of its three cross-entropies weighted alike (real_vs_gen_weight
+    # 1/3 for the real term, 2/3 shared by the two fakes): −L_GAN / 3.
+    assert model.config.real_vs_gen_weight == pytest.approx(1 / 3)
+    _close(grads["discriminator"], [-u / 3 for u in ref["discriminator", "L_GAN"]], "discriminator")
     # The masks matter: the terms that must be left out do have gradients there.
     assert max(np.abs(u).max() for u in ref["encoder", "dec_gan"]) > 0
     assert max(np.abs(u).max() for u in ref["discriminator", "llike"]) > 0

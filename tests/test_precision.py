@@ -7,12 +7,13 @@ import tensorflow as tf
 from conftest import tiny_config
 from vaegan_tf.model import VAEGAN
 
-LOSSES = ("enc_loss", "dec_loss", "dis_loss", "prior", "llike")
+LOSSES = ("enc_loss", "dis_loss", "prior", "llike", "gan_dec")
+GAMMA = 0.05
 
 
 def _train(precision, batches):
     keras.utils.set_random_seed(0)
-    model = VAEGAN(tiny_config(precision=precision, gamma=0.05))
+    model = VAEGAN(tiny_config(precision=precision, gamma=GAMMA))
     model.compile()
     step = tf.function(model.train_step)
     history = [{k: float(v) for k, v in step(b).items()} for b in batches]
@@ -34,6 +35,12 @@ def test_bf16_training_stays_finite_and_close_to_float32():
             assert np.isfinite(l[name]), (step, name)
             # bfloat16 keeps 8 bits of mantissa: a few percent after a few RMSProp steps.
             np.testing.assert_allclose(l[name], r[name], rtol=0.1, err_msg=f"step {step} {name}")
+        # dec_loss = gan_dec + γ·llike: the saturating gan_dec is negative, so the sum cancels
+        # (to −0.06 from parts of ±1.2 here); each part to 10% is the sum to 10% of the parts.
+        assert np.isfinite(l["dec_loss"]), (step, "dec_loss")
+        parts = abs(r["gan_dec"]) + GAMMA * abs(r["llike"])
+        np.testing.assert_allclose(l["dec_loss"], r["dec_loss"], rtol=0, atol=0.1 * parts,
+                                   err_msg=f"step {step} dec_loss")
     # The updates were applied in both, and moved the same weights the same way, roughly.
     moved = [np.abs(a.numpy() - b.numpy()).max() for a, b in
              zip(fp32.decoder.trainable_variables, bf16.decoder.trainable_variables)]

@@ -30,7 +30,7 @@ def _tags(logdir):
 
 def test_demo_pipeline_writes_everything_and_resumes(tmp_path, data_dir):
     workdir = str(tmp_path / "run")
-    config = tiny_config(data_dir=data_dir, train_steps=4)
+    config = tiny_config(data_dir=data_dir, train_steps=4, gan_fakes="both")  # d_recon logged too
     final = train_and_evaluate(config, workdir, verbose=0)
     assert np.isfinite(final["recon_mse"]) and np.isfinite(final["dis_loss"])
 
@@ -43,7 +43,7 @@ def test_demo_pipeline_writes_everything_and_resumes(tmp_path, data_dir):
     tensors = set(train.Tags()["tensors"])
     for tag in ("enc_loss", "dec_loss", "dis_loss", "prior", "llike", "gan_dec", "d_real",
                 "d_recon", "d_prior", "learning_rate/encoder", "learning_rate/discriminator",
-                "images_per_second", "samples", "reconstructions"):
+                "images_per_second", "samples", "reconstructions", "skip_dis", "skip_dec"):
         assert tag in tensors, tag
     steps = [e.step for e in train.Tensors("dis_loss")]
     assert steps == [2, 4]  # written at the global step, once per --log_every

@@ -31,14 +31,18 @@ import tensorflow as tf
 class BatchNorm(keras.layers.BatchNormalization):
     """BatchNormalization over the last axis; the fused kernel in training mode."""
 
-    def call(self, inputs, training=None, mask=None):
+    def call(self, inputs, training=None, mask=None, update_statistics=True):
+        """update_statistics=False (training mode only): batch statistics, moving ones untouched."""
         rank = len(inputs.shape)
         if (not (training and self.trainable) or mask is not None
                 or self.renorm or self.axis not in (-1, rank - 1) or rank not in (2, 4)):
+            if training and self.trainable and not update_statistics:
+                raise ValueError("update_statistics=False needs the fused path (rank 2 or 4, "
+                                 "last axis, no mask or renorm)")
             return super().call(inputs, training=training, mask=mask)
         replicas = tf.distribute.get_replica_context()
         if self.synchronized and replicas is not None and replicas.num_replicas_in_sync > 1:
-            return self._synchronized(inputs, replicas)
+            return self._synchronized(inputs, replicas, update_statistics)
         x = tf.cast(inputs, self.compute_dtype)
         x4 = x if rank == 4 else x[:, None, None, :]  # [B, C] as [B, 1, 1, C]: same statistics
         gamma = self.gamma if self.scale else tf.ones_like(self.moving_mean)
@@ -49,10 +53,11 @@ class BatchNorm(keras.layers.BatchNormalization):
             epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
         count = tf.cast(tf.reduce_prod(tf.shape(x4)[:3]), tf.float32)
         variance = variance * (count - 1.0) / tf.maximum(count, 2.0)
-        self._update_moving(mean, variance)
+        if update_statistics:
+            self._update_moving(mean, variance)
         return y if rank == 4 else y[:, 0, 0, :]
 
-    def _synchronized(self, inputs, replicas):
+    def _synchronized(self, inputs, replicas, update_statistics=True):
         """Training-mode BN with statistics over every replica's batch, in two passes."""
         x = tf.cast(inputs, tf.float32)
         axes = list(range(len(x.shape) - 1))
@@ -63,7 +68,8 @@ class BatchNorm(keras.layers.BatchNormalization):
                                        tf.reduce_sum(tf.square(x - mean), axes)) / count
         y = tf.nn.batch_normalization(x, mean, variance, self.beta if self.center else None,
                                       self.gamma if self.scale else None, self.epsilon)
-        self._update_moving(mean, variance)
+        if update_statistics:
+            self._update_moving(mean, variance)
         return tf.cast(y, self.compute_dtype)
 
     def _update_moving(self, mean, variance):

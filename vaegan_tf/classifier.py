@@ -35,7 +35,7 @@ class AttributeClassifier(keras.Model):
 
     def __init__(self, num_attributes: int, width: int = 64, fc_width: int = 2048, **kwargs):
         super().__init__(**kwargs)
-        self.convs = [_conv(width * m, 2, f"conv{i}") for i, m in enumerate((1, 2, 4), 1)]
+        self.convs = [_conv(width * m, 2, f"conv{i}", "glorot") for i, m in enumerate((1, 2, 4), 1)]
         self.conv_bns = [_bn(f"conv{i}_bn") for i in range(1, 4)]
         self.flatten = keras.layers.Flatten(name="flatten")
         self.fc = keras.layers.Dense(fc_width, use_bias=False, name="fc")

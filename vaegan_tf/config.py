@@ -19,7 +19,12 @@ CACHES = ("auto", "memory", "file", "none")
 GAN_FAKES = ("both", "prior", "recon")
 DIS_BATCHES = ("joint", "separate")
 GAN_LOSSES = ("non_saturating", "saturating")
-LR_SCHEDULES = ("constant", "polynomial")
+DIS_PASSES = ("two", "one")
+DEC_BATCHES = ("separate", "joint")
+INITS = ("deeppy", "glorot")
+RMSPROP_EPS = ("after_sqrt", "inside_sqrt")
+LR_SCHEDULES = ("gamma", "constant", "polynomial")
+TRAIN_SPLITS = ("train+val", "train")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STEPS = ("fused", "three_tape")
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -46,9 +51,12 @@ RESUME_SAFE_FIELDS = RESUME_SAFE_FIELDS | OFFLINE_FIELDS
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything that defines a run. Defaults are the paper's CelebA settings unless noted."""
+    """Everything that defines a run. Defaults are the authors' CelebA recipe unless noted."""
 
     # --- model ---
+    # Defaults follow the authors' code (andersbll/autoencoding_beyond_pixels, celeba_aegan.py with
+    # deeppy), which produced the paper's figures; celeba_paper.flags reads the paper literally.
+    # Each "authors:" comment names the choice the default takes and the literal alternative.
     model: str = "vaegan"  # one of MODELS: the paper's five variants (Sec. 4)
     latent_dim: int = 128  # size of z (Table 1)
     enc_width: int = 64  # Enc's first conv width; later layers are 2x and 4x this (Table 1: 64)
@@ -57,13 +65,23 @@ class Config:
     fc_width: int = 2048  # Enc's hidden FC units (Table 1: 2048); Dis uses fc_width // 4 = 512
     image_size: int = 64  # square side in pixels; must be a multiple of 8 (three stride-2 stages)
     gamma: float = 1e-6  # weight of L_llike against L_GAN in Dec's loss (authors' final code: 1e-6)
-    gan_fakes: str = "both"  # fakes the GAN sees: Dec(Enc(x)) and Dec(z_p) (Eq. 10), or only one
-    # Dis's BN batch statistics: over [x, x̃, x_p] in one call (authors' code) or per source. At
-    # small CPU budgets "joint" lets Dis win at once (README); "separate" trains (ganhacks #4).
+    init: str = "deeppy"  # authors: deeppy's AutoFiller U(±1/√(3·fan_in)); glorot: Keras's default
+    # authors: two Dis passes, similarity (Dis up to Dis_l on [x̃, x], never updating Dis) and GAN
+    # (Dis on [x, fakes]); one: a single pass on [x, x̃, fakes] serves both (the paper read literally).
+    dis_passes: str = "two"
+    llike_stop_target: bool = True  # authors: no gradient through the target Dis_l(x) of L_llike
+    dec_batch: str = "separate"  # authors: Dec(z) and Dec(z_p) in separate calls (own BN statistics)
+    # Fakes the GAN sees. authors (CelebA/LFW runs): only Dec(z_p); both: Eq. 10's Dec(Enc(x)) too.
+    gan_fakes: str = "prior"
+    # Dis's BN batch statistics within a pass: one call over its sources (authors) or per source.
     dis_batch: str = "joint"
-    gan_loss: str = "non_saturating"  # Dec's GAN term: -log D(G) (non_saturating) or log(1-D(G))
+    # Dec's GAN term. authors: saturating log(1 − D(G)), Dec ascending Dis's own loss;
+    # non_saturating: −log D(G) (Goodfellow et al. 2014).
+    gan_loss: str = "saturating"
+    gan_eps: float = 1e-3  # authors: log(D + ε) and log(1 − D + ε); 0: exact cross-entropies
+    real_vs_gen_weight: float = 0.5  # authors: Dis's loss weighs real 0.5, all fakes together 0.5
     disl_from: str = ""  # vae_disl only: workdir of an earlier gan/vaegan run whose Dis_l is reused
-    equilibrium_gate: bool = False  # authors' code: skip Dis/Dec updates out of equilibrium
+    equilibrium_gate: bool = True  # authors: skip Dis/Dec updates out of equilibrium (always on)
     equilibrium: float = 0.68  # gate centre for Dis's real/fake cross-entropies (authors' code)
     margin: float = 0.35  # gate half-width (authors' code)
     # Sec 4.2: y is concatenated to the top FC input of Enc and Dis and to z at Dec's input.
@@ -71,12 +89,20 @@ class Config:
     num_attributes: int = 0  # length of y; filled from the dataset when --conditional (0 = none)
 
     # --- optimisation ---
-    learning_rate: float = 3e-4  # RMSProp step size for all three networks (paper)
+    learning_rate: float = 0.025 / 64  # authors: lr_start 0.025 over summed losses of batch 64
+    lr_end: float = 1e-5 / 64  # gamma schedule's final rate (authors: lr_stop 1e-5 / 64)
+    lr_power: float = 0.75  # gamma schedule's exponent (authors: GammaAnnealer gamma 0.75)
+    lr_epoch_steps: int = 250  # gamma schedule: the rate changes once per this many steps (authors)
     rmsprop_rho: float = 0.9  # RMSProp moving-average decay (authors' code)
-    lr_schedule: str = "constant"  # constant (paper) or polynomial decay to 0 (authors' code)
+    rmsprop_epsilon: float = 1e-8  # authors (deeppy): 1e-8; Keras's own default is 1e-7
+    rmsprop_eps: str = "after_sqrt"  # authors: lr·g/(√v + ε); inside_sqrt: Keras's lr·g/√(v + ε)
+    # authors: GammaAnnealer lr = a − (t/T)^0.75 (a − b), per 250-step epoch; constant (paper);
+    # polynomial: linear decay to 0.
+    lr_schedule: str = "gamma"
     weight_decay: float = 0.0  # decoupled weight decay; authors' code used 1e-5, the paper none
     batch_size: int = 64  # images per step (paper: 64)
-    train_steps: int = 100_000  # total optimizer steps; a resumed run continues to this total
+    train_steps: int = 62_500  # total optimizer steps (authors: 250 epochs of 250 batches)
+    train_split: str = "train+val"  # authors: train on CelebA's train and validation images
     seed: int = 0  # seeds weights, noise, shuffling and the synthetic data
     deterministic: bool = False  # TF op determinism: a resumed run matches an uninterrupted one
     divergence_patience: int = 20  # non-finite steps in a row before rolling back to a checkpoint
@@ -187,13 +213,16 @@ def _validate(c: Config) -> None:
     for name, choices in (("model", MODELS), ("dataset", DATASETS), ("crop", CROPS),
                           ("gan_fakes", GAN_FAKES), ("gan_loss", GAN_LOSSES), ("dis_batch", DIS_BATCHES),
                           ("lr_schedule", LR_SCHEDULES), ("cache", CACHES),
+                          ("dis_passes", DIS_PASSES), ("dec_batch", DEC_BATCHES), ("init", INITS),
+                          ("rmsprop_eps", RMSPROP_EPS), ("train_split", TRAIN_SPLITS),
                           ("precision", PRECISIONS), ("step", STEPS), ("strategy", STRATEGIES),
                           ("protocol", PROTOCOLS)):
         if getattr(c, name) not in choices:
             _fail(name, f"must be one of {', '.join(choices)}; got {getattr(c, name)!r}")
     for name in ("latent_dim", "enc_width", "dec_width", "dis_width", "fc_width", "batch_size",
                  "train_steps", "log_every", "eval_every", "eval_batches", "image_every",
-                 "checkpoint_every", "keep_checkpoints", "shuffle_buffer", "divergence_patience"):
+                 "checkpoint_every", "keep_checkpoints", "shuffle_buffer", "divergence_patience",
+                 "lr_epoch_steps", "lr_power"):
         if getattr(c, name) <= 0:
             _fail(name, f"must be > 0; got {getattr(c, name)}")
     if c.image_size < 16 or c.image_size % 8:
@@ -202,7 +231,13 @@ def _validate(c: Config) -> None:
         _fail("fc_width", f"must be at least 4 (Dis uses fc_width // 4); got {c.fc_width}")
     if not c.learning_rate > 0:
         _fail("learning_rate", f"must be > 0; got {c.learning_rate}")
-    for name in ("gamma", "weight_decay"):
+    if not 0 <= c.lr_end <= c.learning_rate:
+        _fail("lr_end", f"must be in [0, --learning_rate={c.learning_rate}]; got {c.lr_end}")
+    if not 0 <= c.gan_eps < 1:
+        _fail("gan_eps", f"must be in [0, 1); got {c.gan_eps}")
+    if not 0 < c.real_vs_gen_weight < 1:
+        _fail("real_vs_gen_weight", f"must be in (0, 1); got {c.real_vs_gen_weight}")
+    for name in ("gamma", "weight_decay", "rmsprop_epsilon"):
         if not getattr(c, name) >= 0:
             _fail(name, f"must be >= 0; got {getattr(c, name)}")
     if not 0 < c.rmsprop_rho < 1:

@@ -21,12 +21,13 @@ With --conditional every network also receives the attribute vector y (Sec 4.2; 
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
 
-from vaegan_tf import cross_replica, losses, steps
+from vaegan_tf import cross_replica, losses, optim, steps
 from vaegan_tf.config import Config
 from vaegan_tf.networks import build_networks
 
@@ -75,28 +76,6 @@ def fake_kinds(config: Config) -> list[str]:
     return {"both": ["recon", "prior"], "recon": ["recon"], "prior": ["prior"]}[config.gan_fakes]
 
 
-class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """The configured learning rate times a variable factor the divergence guard can lower."""
-
-    def __init__(self, base: Any, scale: tf.Variable):
-        self.base, self.scale = base, scale
-
-    def __call__(self, step):
-        base = self.base(step) if callable(self.base) else self.base
-        return self.scale * tf.cast(base, self.scale.dtype)
-
-    def get_config(self):
-        return {"base": self.base, "scale": float(self.scale.numpy())}
-
-
-def default_optimizer(config: Config, lr_scale: tf.Variable) -> keras.optimizers.Optimizer:
-    lr: Any = config.learning_rate
-    if config.lr_schedule == "polynomial":
-        lr = keras.optimizers.schedules.PolynomialDecay(lr, config.train_steps, end_learning_rate=0.0)
-    return keras.optimizers.RMSprop(learning_rate=ScaledSchedule(lr, lr_scale), rho=config.rmsprop_rho,
-                                    weight_decay=config.weight_decay or None)
-
-
 def all_finite(tensors) -> tf.Tensor:
     """True when no loss or gradient holds a NaN or an infinity."""
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors if t is not None])
@@ -131,6 +110,26 @@ def _counter(name: str, dtype=tf.int64) -> tf.Variable:
     # value, and the first replica's is kept.
     return tf.Variable(tf.zeros((), dtype), trainable=False, name=name,
                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+
+def _call_per_source(network, batches: dict, attributes, training: bool, joint: bool,
+                     split_outputs: int = 0) -> dict:
+    """{source: network(batch)}, cast to float32: one call on the concatenated batches (joint: BN
+    statistics shared) or one call per batch (each with its own statistics).
+
+    attributes: y for a conditional network, else None. split_outputs: how many tensors the
+    network returns (Dis: logits and features), 0 for one.
+    """
+    cast = (lambda o: tuple(_f32(t) for t in o)) if split_outputs else _f32
+    if not joint or len(batches) == 1:
+        y = {} if attributes is None else {"attributes": attributes}
+        return {k: cast(network(b, **y, training=training)) for k, b in batches.items()}
+    y = {} if attributes is None else {"attributes": tf.concat([attributes] * len(batches), 0)}
+    out = network(tf.concat(list(batches.values()), 0), **y, training=training)
+    if not split_outputs:
+        return dict(zip(batches, tf.split(_f32(out), len(batches))))
+    parts = [tf.split(_f32(t), len(batches)) for t in out]
+    return {k: tuple(p[i] for p in parts) for i, k in enumerate(batches)}
 
 
 class VAEGAN(keras.Model):
@@ -173,7 +172,7 @@ class VAEGAN(keras.Model):
         """`optimizers` maps each trained network's name to its own optimizer (default: RMSProp).
 
         Only the default optimizers follow `lr_scale`, which the divergence guard lowers; pass a
-        ScaledSchedule(rate, model.lr_scale) as a custom optimizer's learning rate to keep that.
+        optim.ScaledSchedule(rate, model.lr_scale) as a custom optimizer's learning rate to keep that.
         Under --precision=mixed_float16 each optimizer gets its own dynamic loss scale.
         """
         kwargs.setdefault("jit_compile", self.config.jit_compile)
@@ -182,8 +181,8 @@ class VAEGAN(keras.Model):
         unknown = set(optimizers) - set(self.trained_networks)
         if unknown:
             raise ValueError(f"no trained network named {sorted(unknown)}; have {self.trained_networks}")
-        self.optimizers = {n: optimizers.get(n) or default_optimizer(self.config, self.lr_scale)
-                           for n in self.trained_networks}
+        self.optimizers = {n: optimizers.get(n) or optim.default_optimizer(
+                               self.config, self.lr_scale, self.step) for n in self.trained_networks}
         if self.config.precision == "mixed_float16":
             self.optimizers = {n: o if isinstance(o, keras.optimizers.LossScaleOptimizer)
                                else keras.optimizers.LossScaleOptimizer(o)
@@ -195,6 +194,10 @@ class VAEGAN(keras.Model):
     @property
     def metrics(self):
         return list(self.loss_trackers.values())
+
+    def _conditioning(self, attributes):
+        """y for the networks of a conditional model, None for an unconditional one."""
+        return attributes if self.config.conditional else None
 
     def _y(self, attributes) -> dict[str, Any]:
         """The conditioning keyword for network calls: nothing for an unconditional model."""
@@ -216,29 +219,33 @@ class VAEGAN(keras.Model):
         return Encoded(mean, log_var, z, losses.kl_prior(mean, log_var))
 
     def generate(self, encoded: Encoded | None, attributes, batch, training: bool) -> dict:
-        """Dec on [z, z_p] in one call (shared BN statistics): {'recon': x̃, 'prior': x_p}."""
+        """Dec on z and z_p: {'recon': x̃ = Dec(z), 'prior': x_p = Dec(z_p)}, the ones that exist.
+
+        --dec_batch=separate (authors) calls Dec once per code, each with its own BN statistics;
+        joint calls it once on [z, z_p], so x̃ and x_p share them.
+        """
         noise = self.noise if training else self.eval_noise
         codes = {}
         if encoded is not None:
             codes["recon"] = encoded.z
         if "prior" in self.fake_kinds:
             codes["prior"] = cross_replica.normal((batch, self.config.latent_dim), noise)
-        y = tf.concat([attributes] * len(codes), 0) if self.config.conditional else None
-        decoded = self.decoder(tf.concat(list(codes.values()), 0), **self._y(y), training=training)
-        return dict(zip(codes, tf.split(_f32(decoded), len(codes))))
+        return _call_per_source(self.decoder, codes, self._conditioning(attributes), training,
+                                joint=self.config.dec_batch == "joint")
 
     def judge(self, images, attributes, encoded: Encoded | None, generated: dict,
               training: bool) -> dict[str, tf.Tensor]:
         """Dis on the real and generated batches, and every loss term."""
         c = self.config
         terms: dict[str, tf.Tensor] = {}
-        if self.discriminator is not None:
-            logits, features = self._discriminate(images, attributes, generated,
-                                                  training and c.trains_discriminator)
+        # --dis_passes=one: a single Dis pass gives both the logits and the features.
+        one_pass = (self._discriminate(images, attributes, generated, training)
+                    if c.dis_passes == "one" and self.discriminator is not None else None)
         if encoded is not None:
             terms["prior"] = encoded.prior
             if c.similarity == "disl":
-                terms["llike"] = losses.gaussian_nll(features["real"], features["recon"])
+                target, recon = self._similarity_features(images, generated, training, one_pass)
+                terms["llike"] = losses.gaussian_nll(target, recon)
             else:
                 terms["llike"] = losses.gaussian_nll(images, generated["recon"])
             terms["enc_loss"] = terms["prior"] + terms["llike"]
@@ -246,41 +253,66 @@ class VAEGAN(keras.Model):
             terms["recon_mse"] = tf.reduce_mean(tf.square(images - generated["recon"]))
 
         if c.trains_discriminator:
+            logits = one_pass[0] if one_pass else self._gan_logits(images, attributes, generated,
+                                                                   training)
             fakes = [logits[k] for k in self.fake_kinds]
-            terms["gan_dec"] = losses.gan_generator_loss(logits["real"], fakes, c.gan_loss)
-            terms["dis_loss"] = losses.gan_discriminator_loss(logits["real"], fakes)
+            w, eps = c.real_vs_gen_weight, c.gan_eps
+            terms["gan_dec"] = losses.gan_generator_loss(logits["real"], fakes, c.gan_loss, w, eps)
+            terms["dis_loss"] = losses.gan_discriminator_loss(logits["real"], fakes, w, eps)
             terms["dec_loss"] = terms["gan_dec"] + (c.gamma * terms["llike"] if "llike" in terms else 0.0)
             for k in ["real"] + self.fake_kinds:
                 terms[f"d_{k}"] = tf.reduce_mean(tf.sigmoid(logits[k]))
             if c.equilibrium_gate:
                 # Over the global batch, so every replica takes the same decision.
-                real_ce = cross_replica.mean(tf.reduce_mean(tf.nn.softplus(-logits["real"])))
-                fake_ce = cross_replica.mean(
-                    tf.add_n([tf.reduce_mean(tf.nn.softplus(l)) for l in fakes]) / len(fakes))
+                real_ce = cross_replica.mean(tf.reduce_mean(losses.cross_entropy(logits["real"], True, eps)))
+                fake_ce = cross_replica.mean(tf.add_n(
+                    [tf.reduce_mean(losses.cross_entropy(l, False, eps)) for l in fakes]) / len(fakes))
                 terms["train_dis"], terms["train_dec"] = equilibrium_gate(
                     real_ce, fake_ce, c.equilibrium, c.margin)
         else:
             terms["dec_loss"] = terms["llike"]
         return terms
 
+    def _similarity_features(self, images, generated, training, one_pass=None):
+        """(Dis_l(x), Dis_l(x̃)): the target and the prediction of L_llike^Dis_l.
+
+        --dis_passes=two (authors): Dis's layers up to Dis_l only, on [x̃, x], in training mode
+        without touching BN's moving statistics; the pass never updates Dis (only L_GAN^Dis
+        reaches Dis's gradient). one: the features of the single pass `one_pass` (logits, features).
+        --llike_stop_target: Dis_l(x) is a constant, so L_llike reaches Enc and Dec only through
+        Dis_l(x̃) (with joint BN statistics Dis_l(x) would otherwise depend on x̃ too).
+        """
+        c = self.config
+        if one_pass is not None:
+            features = one_pass[1]
+        else:
+            # Authors' order [x̃, x]; the order within a joint BN batch changes nothing.
+            batches = {"recon": generated["recon"], "real": images}
+            features = _call_per_source(
+                functools.partial(self.discriminator.features, update_statistics=False), batches,
+                None, training and c.trains_discriminator, joint=c.dis_batch == "joint")
+        target = features["real"]
+        return (tf.stop_gradient(target) if c.llike_stop_target else target), features["recon"]
+
+    def _gan_logits(self, images, attributes, generated, training):
+        """--dis_passes=two: Dis's logits on x and on each kind of fake it is trained to reject."""
+        batches = {"real": images, **{k: generated[k] for k in self.fake_kinds}}
+        return self._dis_call(batches, attributes, training)[0]
+
     def _discriminate(self, images, attributes, generated, training):
-        """Dis's logits and Dis_l features per source: 'real', and the generated batches it sees."""
+        """--dis_passes=one: Dis's logits and Dis_l features of x and every generated batch."""
         c = self.config
         sources = ["real"] + [k for k in ("recon", "prior")
                               if k in self.fake_kinds or (k == "recon" and c.similarity == "disl")]
         batches = {"real": images, **generated}
-        if c.dis_batch == "joint":  # one call: BN statistics shared, as in the authors' code
-            y = tf.concat([attributes] * len(sources), 0) if c.conditional else None
-            logits, features = self.discriminator(tf.concat([batches[k] for k in sources], 0),
-                                                  **self._y(y), training=training)
-            logits = dict(zip(sources, tf.split(_f32(logits), len(sources))))
-            features = dict(zip(sources, tf.split(_f32(features), len(sources))))
-            return logits, features
-        # One call per source: BN statistics never mix real and generated images.
-        outputs = {k: self.discriminator(batches[k], **self._y(attributes), training=training)
-                   for k in sources}
-        return ({k: _f32(out[0]) for k, out in outputs.items()},
-                {k: _f32(out[1]) for k, out in outputs.items()})
+        return self._dis_call({k: batches[k] for k in sources}, attributes, training)
+
+    def _dis_call(self, batches: dict, attributes, training):
+        """({source: logits}, {source: Dis_l features}) from one Dis pass over `batches`."""
+        training = training and self.config.trains_discriminator
+        outputs = _call_per_source(self.discriminator, batches, self._conditioning(attributes),
+                                   training, joint=self.config.dis_batch == "joint", split_outputs=2)
+        return ({k: out[0] for k, out in outputs.items()}, {k: out[1] for k, out in outputs.items()})
 
     def forward(self, images: tf.Tensor, training: bool = False,
                 attributes: tf.Tensor | None = None) -> dict[str, tf.Tensor]:

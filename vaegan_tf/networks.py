@@ -35,8 +35,27 @@ def _bn(name: str, sync: bool = False) -> layers.BatchNormalization:
     return BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name, synchronized=sync)
 
 
-def _conv(filters: int, stride: int, name: str, bias: bool = False) -> layers.Conv2D:
-    return layers.Conv2D(filters, KERNEL, strides=stride, padding="same", use_bias=bias, name=name)
+def kernel_initializer(init: str) -> keras.initializers.Initializer | str:
+    """Weights of every conv, convT and FC layer (--init).
+
+    deeppy: the authors' AutoFiller, U(±1/√(3·fan_in)) = VarianceScaling(1/9, fan_in, uniform)
+    (deeppy/filler.py; for a transposed conv deeppy's and Keras's fan_in are both k²·filters).
+    glorot: Keras's default, 2-4x larger on the convolutions (smaller on Dec's wide first FC).
+    """
+    if init == "deeppy":
+        return keras.initializers.VarianceScaling(scale=1 / 9, mode="fan_in", distribution="uniform")
+    if init == "glorot":
+        return "glorot_uniform"
+    raise ValueError(f"unknown init {init!r}; expected deeppy or glorot")
+
+
+def _conv(filters: int, stride: int, name: str, init: str, bias: bool = False) -> layers.Conv2D:
+    return layers.Conv2D(filters, KERNEL, strides=stride, padding="same", use_bias=bias, name=name,
+                         kernel_initializer=kernel_initializer(init))
+
+
+def _dense(units: int, name: str, init: str, bias: bool = False) -> layers.Dense:
+    return layers.Dense(units, use_bias=bias, name=name, kernel_initializer=kernel_initializer(init))
 
 
 def _with_attributes(h, attributes, num_attributes: int, network: str):
@@ -64,17 +83,18 @@ class Encoder(keras.Model):
     [B, num_attributes]) -> (mean, log_var), each [B, latent_dim]."""
 
     def __init__(self, latent_dim: int = 128, width: int = 64, fc_width: int = 2048,
-                 sync_batchnorm: bool = False, num_attributes: int = 0, **kwargs):
+                 sync_batchnorm: bool = False, num_attributes: int = 0, init: str = "deeppy",
+                 **kwargs):
         super().__init__(**kwargs)
         self.latent_dim, self.width, self.fc_width = latent_dim, width, fc_width
-        self.sync_batchnorm, self.num_attributes = sync_batchnorm, num_attributes
-        self.convs = [_conv(width * m, 2, f"conv{i}") for i, m in enumerate((1, 2, 4), 1)]
+        self.sync_batchnorm, self.num_attributes, self.init = sync_batchnorm, num_attributes, init
+        self.convs = [_conv(width * m, 2, f"conv{i}", init) for i, m in enumerate((1, 2, 4), 1)]
         self.conv_bns = [_bn(f"conv{i}_bn", sync_batchnorm) for i in range(1, 4)]
         self.flatten = layers.Flatten(name="flatten")
-        self.fc = layers.Dense(fc_width, use_bias=False, name="fc")
+        self.fc = _dense(fc_width, "fc", init)
         self.fc_bn = _bn("fc_bn", sync_batchnorm)
-        self.mean = layers.Dense(latent_dim, name="mean")
-        self.log_var = layers.Dense(latent_dim, name="log_var")
+        self.mean = _dense(latent_dim, "mean", init, bias=True)
+        self.log_var = _dense(latent_dim, "log_var", init, bias=True)
 
     def call(self, x, attributes=None, training=False):
         for conv, bn in zip(self.convs, self.conv_bns):
@@ -86,7 +106,7 @@ class Encoder(keras.Model):
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "width": self.width,
                 "fc_width": self.fc_width, "sync_batchnorm": self.sync_batchnorm,
-                "num_attributes": self.num_attributes}
+                "num_attributes": self.num_attributes, "init": self.init}
 
 
 class Decoder(keras.Model):
@@ -94,21 +114,21 @@ class Decoder(keras.Model):
     attributes [B, num_attributes]) -> images [B, S, S, 3] in [-1, 1]."""
 
     def __init__(self, width: int = 32, image_size: int = 64, sync_batchnorm: bool = False,
-                 num_attributes: int = 0, **kwargs):
+                 num_attributes: int = 0, init: str = "deeppy", **kwargs):
         super().__init__(**kwargs)
         _check_image_size(image_size)
         self.width, self.image_size, self.sync_batchnorm = width, image_size, sync_batchnorm
-        self.num_attributes = num_attributes
+        self.num_attributes, self.init = num_attributes, init
         base, top = image_size // 8, width * 8
-        self.fc = layers.Dense(base * base * top, use_bias=False, name="fc")
+        self.fc = _dense(base * base * top, "fc", init)
         self.fc_bn = _bn("fc_bn", sync_batchnorm)
         self.reshape = layers.Reshape((base, base, top))
         self.deconvs = [
             layers.Conv2DTranspose(width * m, KERNEL, strides=2, padding="same", use_bias=False,
-                                   name=f"deconv{i}")
+                                   name=f"deconv{i}", kernel_initializer=kernel_initializer(init))
             for i, m in enumerate((8, 4, 1), 1)]
         self.deconv_bns = [_bn(f"deconv{i}_bn", sync_batchnorm) for i in range(1, 4)]
-        self.out = _conv(3, 1, "out", bias=True)
+        self.out = _conv(3, 1, "out", init, bias=True)
 
     def call(self, z, attributes=None, training=False):
         z = _with_attributes(z, attributes, self.num_attributes, "decoder")
@@ -119,7 +139,8 @@ class Decoder(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "image_size": self.image_size,
-                "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes}
+                "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes,
+                "init": self.init}
 
 
 class Discriminator(keras.Model):
@@ -131,23 +152,34 @@ class Discriminator(keras.Model):
     """
 
     def __init__(self, width: int = 32, fc_width: int = 512, sync_batchnorm: bool = False,
-                 num_attributes: int = 0, **kwargs):
+                 num_attributes: int = 0, init: str = "deeppy", **kwargs):
         super().__init__(**kwargs)
         self.width, self.fc_width, self.sync_batchnorm = width, fc_width, sync_batchnorm
-        self.num_attributes = num_attributes
-        self.conv1 = _conv(width, 1, "conv1", bias=True)
-        self.convs = [_conv(width * m, 2, f"conv{i}") for i, m in ((2, 4), (3, 8), (4, 8))]
+        self.num_attributes, self.init = num_attributes, init
+        self.conv1 = _conv(width, 1, "conv1", init, bias=True)
+        self.convs = [_conv(width * m, 2, f"conv{i}", init) for i, m in ((2, 4), (3, 8), (4, 8))]
         self.conv_bns = [_bn(f"conv{i}_bn", sync_batchnorm) for i in range(2, 5)]
         self.flatten = layers.Flatten(name="flatten")
-        self.fc = layers.Dense(fc_width, use_bias=False, name="fc")
+        self.fc = _dense(fc_width, "fc", init)
         self.fc_bn = _bn("fc_bn", sync_batchnorm)
-        self.logit = layers.Dense(1, name="logit")
+        self.logit = _dense(1, "logit", init, bias=True)
+
+    def features(self, x, training=False, update_statistics=True):
+        """Dis_l(x): the layers up to the 4th convolution only (the authors' similarity pass).
+
+        update_statistics=False: in training mode BN normalises with this batch's statistics but
+        leaves its moving averages alone, so a pass that must not train Dis does not change the
+        statistics Dis is evaluated with either (the authors' similarity pass runs on a copy of
+        Dis's layers whose running statistics are its own and never used).
+        """
+        bn = {"training": training, "update_statistics": update_statistics}
+        x = keras.ops.relu(self.conv1(x))
+        x = keras.ops.relu(self.conv_bns[0](self.convs[0](x), **bn))
+        x = keras.ops.relu(self.conv_bns[1](self.convs[1](x), **bn))
+        return self.convs[2](x)
 
     def call(self, x, attributes=None, training=False):
-        x = keras.ops.relu(self.conv1(x))
-        x = keras.ops.relu(self.conv_bns[0](self.convs[0](x), training=training))
-        x = keras.ops.relu(self.conv_bns[1](self.convs[1](x), training=training))
-        features = self.convs[2](x)
+        features = self.features(x, training=training)
         x = keras.ops.relu(self.conv_bns[2](features, training=training))
         # Dis_l stays unconditional: it is the image's features, compared between x and x̃.
         h = _with_attributes(self.flatten(x), attributes, self.num_attributes, "discriminator")
@@ -156,7 +188,8 @@ class Discriminator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "fc_width": self.fc_width,
-                "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes}
+                "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes,
+                "init": self.init}
 
 
 def build_networks(config) -> dict[str, keras.Model]:
@@ -175,15 +208,17 @@ def build_networks(config) -> dict[str, keras.Model]:
     y = keras.ops.zeros((1, a)) if a else None
     sync = config.sync_batchnorm
     nets: dict[str, keras.Model] = {
-        "decoder": Decoder(config.dec_width, s, sync, num_attributes=a, name="decoder")}
+        "decoder": Decoder(config.dec_width, s, sync, num_attributes=a, init=config.init,
+                           name="decoder")}
     # One inference call creates every variable, so optimizers and checkpoints see them all.
     nets["decoder"](keras.ops.zeros((1, config.latent_dim)), attributes=y)
     if config.uses_encoder:
         nets["encoder"] = Encoder(config.latent_dim, config.enc_width, config.fc_width, sync,
-                                  num_attributes=a, name="encoder")
+                                  num_attributes=a, init=config.init, name="encoder")
         nets["encoder"](image, attributes=y)
     if config.uses_discriminator:
         nets["discriminator"] = Discriminator(config.dis_width, config.fc_width // 4, sync,
-                                              num_attributes=a, name="discriminator")
+                                              num_attributes=a, init=config.init,
+                                              name="discriminator")
         nets["discriminator"](image, attributes=y)
     return nets

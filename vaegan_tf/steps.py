@@ -14,7 +14,7 @@ fused: one tape per stage (Enc, Dec, Dis+losses). Back-propagation through Dis r
     one at z to Enc, with output_gradients:
       c_llike = ∂L_llike/∂[x̃, x_p]      one pass, shared by Enc (through Dec) and Dec (times γ)
       c_gan   = ∂L_GAN^Dec/∂[x̃, x_p]    a pass of its own; for the saturating form L_GAN^Dec =
-                                         −L_GAN^Dis, so it falls out of Dis's weight-gradient pass
+                                         k·L_GAN^Dis, so it falls out of Dis's weight-gradient pass
       Dec: weight gradients with c_dec = γ·c_llike + c_gan; Enc: ∂L_llike/∂z = Dec's input
       gradient for c_llike, then Enc's weight gradients for (L_prior, ∂L_llike/∂z).
     Against three_tape this leaves out the separate back-propagation of L_GAN^Dec through Dis
@@ -28,6 +28,8 @@ from __future__ import annotations
 import contextlib
 
 import tensorflow as tf
+
+from vaegan_tf import losses
 
 LOSS_OF = {"encoder": "enc_loss", "decoder": "dec_loss", "discriminator": "dis_loss"}
 
@@ -72,11 +74,12 @@ def fused(model, images, attributes, scales):
     grads, dec_cotangent = {}, [tf.zeros_like(f) for f in fakes]
     if has_gan:
         dis_vars = model.discriminator.trainable_variables
-        shared = c.gan_loss == "saturating"  # gan_dec = −dis_loss (losses.gan_generator_loss)
+        shared = c.gan_loss == "saturating"  # gan_dec = k·dis_loss (losses.gan_generator_loss)
         out = dis_tape.gradient(targets["dis"], dis_vars + (fakes if shared else []))
         grads["discriminator"] = out[:len(dis_vars)]
         if shared:
-            ratio = -scales["decoder"] / scales["discriminator"]
+            k = losses.generator_per_discriminator(c.real_vs_gen_weight, len(model.fake_kinds))
+            ratio = k * scales["decoder"] / scales["discriminator"]
             gan = [ratio * g for g in _or_zeros(out[len(dis_vars):], fakes)]
         else:
             gan = _or_zeros(dis_tape.gradient(targets["gan"], fakes), fakes)

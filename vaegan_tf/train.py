@@ -145,7 +145,7 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
     # Also before writing: building a file cache may stop at a corrupt image.
     # Global batches: fit() splits each across the replicas (and workers, shard_by_data).
     train_ds = distribute.shard_by_data(
-        data.make_dataset(config, "train", training=True, index=index, corrupt=skipped))
+        data.make_dataset(config, config.train_split, training=True, index=index, corrupt=skipped))
     validation = data.make_dataset(config, "validation", training=False, index=index,
                                    corrupt=skipped)
     val_ds = _validation_batches(config, index, validation, distribution.num_replicas)
