@@ -15,26 +15,43 @@ well under 1% of the total.
 
 The training step's count, with F_N(b) the forward FLOPs of network N on one image of batch b:
   forward          Enc on x. Dec on each code it decodes: z ~ q(z|x) when the model has an
-                   encoder, z_p when Dec(z_p) is a fake (model.fake_kinds). Dis on each batch it
-                   sees: x, x̃ = Dec(z) when x̃ is a fake or the similarity is Dis_l,
-                   x_p = Dec(z_p) when it is a fake. A batch used only for its Dis_l features
-                   (x and x̃ in vae_disl, x̃ in vaegan with gan_fakes=prior) is charged only
-                   Dis's convolutions, since Dis_l is the last one's output.
+                   encoder, z_p when Dec(z_p) is a fake (model.fake_kinds). Dis on each batch of
+                   each pass it makes (below); a batch used only for its Dis_l features is charged
+                   only Dis's convolutions, since Dis_l is the last one's output.
   weight_grad      the forward FLOPs again for each trained network on the batches that feed its
-                   loss: Enc on x, Dec on every code it decodes, Dis on x and its fakes (never on
-                   x̃ for L_llike alone: Dis does not minimise L_llike).
+                   loss: Enc on x, Dec on every code it decodes, Dis on x and its fakes in the GAN
+                   pass (never for L_llike: Dis does not minimise it).
   input_grad       the forward FLOPs of the network part a cotangent crosses to reach a trained
-                   network upstream: Dis on the generated batches (x_p whole; x̃ whole when it is a
-                   fake, else up to Dis_l), Dec on z (the encoder's path); none for Enc's own input.
-`train_flops_per_image` = forward + weight_grad + input_grad: issue 6's "least work" count, which
-gives 11.89 GFLOP per image at Table 1 (vaegan, gan_fakes=both, 64×64, latent 128):
-2·F_Enc + 5·F_Dec + 8·F_Dis.
+                   network upstream: Dis on the fakes (whole), Dis_l on x̃ for L_llike, Dec on z
+                   (the encoder's path); none for Enc's own input, none for x.
+Dis's passes (model.judge) for a model with a discriminator:
+  --dis_passes=two (authors)   GAN pass: whole Dis on x and the fakes of --gan_fakes, trained on
+                               all of them. Similarity pass (L_llike on Dis_l): Dis_l on x̃ and x,
+                               no weight gradient, a cotangent at x̃ only (the target Dis_l(x) is
+                               a constant). With joint statistics the passes normalise over
+                               different batches, so neither can reuse the other's activations:
+                               Dis_l(x), and Dis_l(x̃) when x̃ is a fake, are charged twice (with
+                               --dis_batch=separate too: the recipe runs both passes).
+  --dis_passes=one             a single pass on x, the fakes and x̃ (when L_llike needs it) gives
+                               logits and features: x̃ that is not a fake is charged Dis_l only.
+  vae_disl                     a frozen Dis has no GAN pass: the similarity pass alone, either way.
+As everywhere in this count, an image's activations are taken to depend on that image alone: the
+cotangents that joint BatchNorm statistics carry between the batches of a pass are not charged
+(e.g. through Dis_l(x) to x̃ in a joint similarity pass with --llike_stop_target off).
+
+`train_flops_per_image` = forward + weight_grad + input_grad: issue 6's "least work" count.
+At Table 1 (vaegan, 64×64, latent 128), with F_Dis_l Dis's convolutions:
+  defaults (--dis_passes=two, --gan_fakes=prior): 2·F_Enc + 5·F_Dec + 5·F_Dis + 3·F_Dis_l
+      = 11.84 GFLOP per image;
+  --dis_passes=one --gan_fakes=both (the paper's Eq. 10 in one pass): 2·F_Enc + 5·F_Dec + 8·F_Dis
+      = 11.89 GFLOP per image; --dis_passes=two --gan_fakes=both adds 3·F_Dis_l: 14.47.
 
 That count leaves out cotangents that reverse mode must also carry *inside* a network on a batch
-whose input needs none (Enc on x, Dec on z_p, Dis on x when Dis trains): every layer above the
+whose input needs none (Enc on x, Dec on z_p, Dis on x in the GAN pass): every layer above the
 first must pass its cotangent down for the weight gradients below it. `interior_grad` counts them
 (each such network on each such batch minus its first layer); `backprop_flops_per_image` adds them
-to the issue's count: 13.88 GFLOP per image at Table 1, what an ideal reverse-mode step computes.
+to the issue's count: 13.88 GFLOP per image at Table 1 with --dis_passes=one --gan_fakes=both,
+13.83 with the defaults: what an ideal reverse-mode step computes.
 """
 
 from __future__ import annotations
@@ -92,21 +109,12 @@ def step_plan(config: Config) -> list[tuple[str, str, str, str]]:
     """(stage, network, batch, part) for every term of the count in the module docstring.
 
     batch: 'real' = x, 'recon' = Dec(z) / z, 'prior' = Dec(z_p) / z_p; part: a network_flops key.
+    A batch Dis sees in both of --dis_passes=two's passes has a term for each.
     """
     from vaegan_tf.model import fake_kinds  # the model's own rule for which fakes Dis sees
 
     fakes = fake_kinds(config)
     codes = (["recon"] if config.uses_encoder else []) + (["prior"] if "prior" in fakes else [])
-    dis_parts: dict[str, str] = {}
-    if config.uses_discriminator:
-        dis_parts["real"] = "all" if config.trains_discriminator else "features"
-        if "recon" in fakes:
-            dis_parts["recon"] = "all"
-        elif config.similarity == "disl":
-            dis_parts["recon"] = "features"
-        if "prior" in fakes:
-            dis_parts["prior"] = "all"
-
     plan = []
     if config.uses_encoder:
         plan += [("forward", "encoder", "real", "all"), ("weight_grad", "encoder", "real", "all"),
@@ -116,15 +124,32 @@ def step_plan(config: Config) -> list[tuple[str, str, str, str]]:
         # Enc's loss reaches it through Dec(z); nothing upstream of z_p trains.
         plan.append(("input_grad", "decoder", code, "all") if code == "recon"
                     else ("interior_grad", "decoder", code, "interior"))
-    for batch, part in dis_parts.items():
-        plan.append(("forward", "discriminator", batch, part))
-        if config.trains_discriminator and batch in ["real"] + fakes:
-            plan.append(("weight_grad", "discriminator", batch, "all"))
-        if batch == "real":
-            if config.trains_discriminator:
-                plan.append(("interior_grad", "discriminator", batch, "interior"))
-        else:
-            plan.append(("input_grad", "discriminator", batch, part))
+    return plan + [(stage, "discriminator", batch, part)
+                   for stage, batch, part in _dis_plan(config, fakes)]
+
+
+def _dis_plan(config: Config, fakes: list[str]) -> list[tuple[str, str, str]]:
+    """(stage, batch, part) of Dis's terms: its GAN pass and its similarity pass (docstring)."""
+    if not config.uses_discriminator:
+        return []
+    plan = []
+    if config.trains_discriminator:
+        # The GAN pass (with --dis_passes=one, the only pass): Dis trains on x and every fake;
+        # cotangents at the fakes for Dec, none at x.
+        plan += [("forward", "real", "all"), ("weight_grad", "real", "all"),
+                 ("interior_grad", "real", "interior")]
+        for fake in fakes:
+            plan += [("forward", fake, "all"), ("weight_grad", fake, "all"),
+                     ("input_grad", fake, "all")]
+    if config.similarity == "disl":
+        if config.dis_passes == "two" or not config.trains_discriminator:
+            # The similarity pass: Dis_l on x̃ and x, never trains Dis; the target Dis_l(x) is a
+            # constant, so only x̃ gets a cotangent (for Dec and, through it, Enc).
+            plan += [("forward", "recon", "features"), ("input_grad", "recon", "features"),
+                     ("forward", "real", "features")]
+        elif "recon" not in fakes:
+            # One pass: x and a fake x̃ are already in it; x̃ otherwise only for its features.
+            plan += [("forward", "recon", "features"), ("input_grad", "recon", "features")]
     return plan
 
 
