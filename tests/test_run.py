@@ -56,7 +56,8 @@ def test_stray_argument(tmp_path):
 def test_flag_files_give_valid_configs():
     from absl import flags
     import run  # noqa: F401  (defines the flags)
-    for name, expected in (("demo.flags", "synthetic"), ("celeba.flags", "celeba")):
+    for name, expected in (("demo.flags", "synthetic"), ("celeba_paper.flags", "celeba"),
+                           ("celeba.flags", "celeba")):
         flags.FLAGS.unparse_flags()
         flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(ROOT, name)}"])
         config = run.config_from_flags()

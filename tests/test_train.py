@@ -129,3 +129,22 @@ def test_vae_disl_without_a_checkpoint_is_a_clear_error(tmp_path, data_dir):
     config = tiny_config(data_dir=data_dir, model="vae_disl", disl_from=str(tmp_path))
     with pytest.raises(CheckpointError, match="no checkpoint"):
         train_and_evaluate(config, str(tmp_path / "disl"), verbose=0)
+
+
+@pytest.mark.parametrize("split", ["train+val", "train"])
+def test_training_reads_the_configured_split(tmp_path, data_dir, split, monkeypatch):
+    # --train_split: the authors trained on CelebA's train and validation images.
+    from vaegan_tf import data
+    seen, make = [], data.make_dataset
+
+    def recording(config, name, training, **kwargs):
+        seen.append((name, training))
+        return make(config, name, training, **kwargs)
+
+    monkeypatch.setattr(data, "make_dataset", recording)
+    train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, train_split=split),
+                       str(tmp_path / "w"), verbose=0)
+    assert [name for name, training in seen if training] == [split]
+    index = load_index(tiny_config(data_dir=data_dir))
+    sizes = {s: data.split_size(index, s) for s in ("train", "validation", "train+val")}
+    assert sizes["train+val"] == sizes["train"] + sizes["validation"] > sizes["train"]
