@@ -2,7 +2,7 @@
 
     python docs/make_figures.py NAME LABEL=WORKDIR [LABEL=WORKDIR ...]
 
-writes docs/NAME.png: one column per run, its label on top, then 16 prior samples Dec(z_p)
+writes docs/NAME.png (doubled in size for 32x32 runs): one column per run, its label on top, then 16 prior samples Dec(z_p)
 (4x4, the same z for every run of the same latent size) and 8 test faces, each beside its
 reconstruction Dec(μ(x)) (the same faces for every run). A run without an encoder (gan) shows
 its samples only. If every run has attribute_vectors.npz (--mode=attributes), NAME_attributes.png
@@ -27,9 +27,13 @@ OUT = os.path.dirname(os.path.abspath(__file__))
 WHITE = 255
 
 
-def write_png(path, grid):
-    # A 256-colour palette keeps the committed figures small.
-    Image.fromarray(grid).quantize(256, dither=Image.Dither.NONE).save(path, optimize=True)
+def write_png(path, grid, scale=1):
+    # Nearest-neighbour upscaling keeps 32x32 pixels visible; a 256-colour palette keeps the
+    # committed figures small.
+    image = Image.fromarray(grid)
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    image.quantize(256, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def _label(text, width):
@@ -67,7 +71,7 @@ def _column(label, workdir):
     parts = [_label(label, width)]
     for b in blocks:
         parts += [_pad(b, width), gap]
-    return np.concatenate(parts), edits
+    return np.concatenate(parts), edits, config.image_size
 
 
 def _side(columns):
@@ -81,15 +85,17 @@ def _side(columns):
 
 
 def main(name, runs):
-    columns, edits = [], []
+    columns, edits, sizes = [], [], []
     for run in runs:
         label, _, workdir = run.partition("=")
-        column, edit = _column(label, workdir)
+        column, edit, size = _column(label, workdir)
         columns.append(column)
         edits.append(edit)
-    write_png(os.path.join(OUT, f"{name}.png"), _side(columns))
+        sizes.append(size)
+    scale = 2 if max(sizes) <= 32 else 1
+    write_png(os.path.join(OUT, f"{name}.png"), _side(columns), scale)
     if all(e is not None for e in edits):
-        write_png(os.path.join(OUT, f"{name}_attributes.png"), _side(edits))
+        write_png(os.path.join(OUT, f"{name}_attributes.png"), _side(edits), scale)
 
 
 if __name__ == "__main__":
