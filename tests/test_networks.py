@@ -154,7 +154,9 @@ def test_conditional_decoder_concatenates_y_to_z():
     for deconv, bn in zip(dec.deconvs, dec.deconv_bns):
         h = keras.ops.relu(bn(deconv(h), training=False))
     np.testing.assert_allclose(out, keras.ops.tanh(dec.out(h)), rtol=1e-5, atol=1e-6)
-    assert np.abs(np.asarray(dec(z, attributes=-y)) - np.asarray(out)).max() > 1e-3
+    # Relative: deeppy's small initialisation leaves an untrained Dec's outputs near 1e-3.
+    change = np.abs(np.asarray(dec(z, attributes=-y)) - np.asarray(out)).max()
+    assert change > 0.05 * np.abs(np.asarray(out)).max() > 0
 
 
 @pytest.mark.parametrize("training", [False, True])
