@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+from conftest import tiny_config
 from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.networks import Decoder, Discriminator, Encoder, build_networks
@@ -215,3 +216,47 @@ def test_build_networks_conditional():
     assert all(m.num_attributes == 0 for m in plain.values())
     with pytest.raises(ConfigError, match="--conditional needs --num_attributes > 0"):
         build_networks(config.replace(num_attributes=0))
+
+
+# --- --init: deeppy (authors) or glorot ---
+
+def _kernels(config):
+    out = []
+    for name, net in build_networks(config).items():
+        for layer in net._flatten_layers(include_self=False):
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose,
+                                  keras.layers.Dense)):
+                shape = tuple(layer.kernel.shape)
+                # Keras's fans: receptive field times the second-to-last / last axis (a transposed
+                # conv's kernel is (k, k, out, in), so its fan_in is k·k·out).
+                fan_in = int(np.prod(shape[:-2])) * shape[-2] if len(shape) > 2 else shape[0]
+                fan_out = int(np.prod(shape[:-2])) * shape[-1] if len(shape) > 2 else shape[1]
+                out.append((f"{name}/{layer.name}", layer, layer.kernel.numpy(), fan_in, fan_out))
+    return out
+
+
+def test_deeppy_init_is_uniform_within_one_over_sqrt_three_fan_in():
+    kernels = _kernels(tiny_config(init="deeppy"))
+    assert len(kernels) == 6 + 5 + 6  # every conv, convT and FC layer of Enc, Dec and Dis
+    pooled = []
+    for name, _, k, fan_in, _ in kernels:
+        limit = 1 / np.sqrt(3 * fan_in)
+        assert np.abs(k).max() <= limit * (1 + 1e-6), name
+        if k.size >= 1000:  # enough draws to pin the spread per layer
+            np.testing.assert_allclose(k.std(), limit / np.sqrt(3), rtol=0.1, err_msg=name)
+            assert np.abs(k).max() > 0.95 * limit, name
+        pooled.append(k.ravel() / limit)
+    pooled = np.concatenate(pooled)
+    np.testing.assert_allclose(pooled.std(), 1 / np.sqrt(3), rtol=0.02)
+    assert abs(pooled.mean()) < 0.02
+
+
+def test_glorot_init_is_larger_on_the_convolutions():
+    deeppy = {n: k for n, _, k, _, _ in _kernels(tiny_config(init="deeppy"))}
+    glorot = _kernels(tiny_config(init="glorot"))
+    for name, layer, k, fan_in, fan_out in glorot:
+        if k.size >= 1000:
+            np.testing.assert_allclose(k.std(), np.sqrt(2 / (fan_in + fan_out)), rtol=0.1,
+                                       err_msg=name)
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            assert k.std() > 1.5 * deeppy[name].std(), name

@@ -8,21 +8,13 @@ model's code back. Noise: the reference draws ε and z_p from model.noise in the
 the same numbers afterwards.
 """
 
-import os
-import sys
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import PAPER_LITERAL, tiny_config
-from vaegan_tf import optim
-from vaegan_tf.config import Config
 from vaegan_tf.model import VAEGAN
-from vaegan_tf.networks import build_networks
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _images(n=8, size=32, seed=0):
@@ -320,156 +312,6 @@ def test_gate_decides_on_the_eps_cross_entropies():
     assert (float(logs["skip_dis"]), float(logs["skip_dec"])) == (1.0, 0.0)
 
 
-# --- 6. initialisation ---
-
-def _kernels(config):
-    out = []
-    for name, net in build_networks(config).items():
-        for layer in net._flatten_layers(include_self=False):
-            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose,
-                                  keras.layers.Dense)):
-                shape = tuple(layer.kernel.shape)
-                # Keras's fans: receptive field times the second-to-last / last axis (a transposed
-                # conv's kernel is (k, k, out, in), so its fan_in is k·k·out).
-                fan_in = int(np.prod(shape[:-2])) * shape[-2] if len(shape) > 2 else shape[0]
-                fan_out = int(np.prod(shape[:-2])) * shape[-1] if len(shape) > 2 else shape[1]
-                out.append((f"{name}/{layer.name}", layer, layer.kernel.numpy(), fan_in, fan_out))
-    return out
-
-
-def test_deeppy_init_is_uniform_within_one_over_sqrt_three_fan_in():
-    kernels = _kernels(tiny_config(init="deeppy"))
-    assert len(kernels) == 6 + 5 + 6  # every conv, convT and FC layer of Enc, Dec and Dis
-    pooled = []
-    for name, _, k, fan_in, _ in kernels:
-        limit = 1 / np.sqrt(3 * fan_in)
-        assert np.abs(k).max() <= limit * (1 + 1e-6), name
-        if k.size >= 1000:  # enough draws to pin the spread per layer
-            np.testing.assert_allclose(k.std(), limit / np.sqrt(3), rtol=0.1, err_msg=name)
-            assert np.abs(k).max() > 0.95 * limit, name
-        pooled.append(k.ravel() / limit)
-    pooled = np.concatenate(pooled)
-    np.testing.assert_allclose(pooled.std(), 1 / np.sqrt(3), rtol=0.02)
-    assert abs(pooled.mean()) < 0.02
-
-
-def test_glorot_init_is_larger_on_the_convolutions():
-    deeppy = {n: k for n, _, k, _, _ in _kernels(tiny_config(init="deeppy"))}
-    glorot = _kernels(tiny_config(init="glorot"))
-    for name, layer, k, fan_in, fan_out in glorot:
-        if k.size >= 1000:
-            np.testing.assert_allclose(k.std(), np.sqrt(2 / (fan_in + fan_out)), rtol=0.1,
-                                       err_msg=name)
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
-            assert k.std() > 1.5 * deeppy[name].std(), name
-
-
-# --- 7. RMSProp with ε after the square root ---
-
-def _deeppy_rmsprop(w, grads, lr, rho, eps):
-    w, v = np.array(w, np.float64), np.zeros_like(w, np.float64)
-    for g in grads:
-        v = rho * v + (1 - rho) * np.square(g)
-        w = w - lr * g / (np.sqrt(v) + eps)
-    return w
-
-
-def _keras_rmsprop(w, grads, lr, rho, eps):
-    w, v = np.array(w, np.float64), np.zeros_like(w, np.float64)
-    for g in grads:
-        v = rho * v + (1 - rho) * np.square(g)
-        w = w - lr * g / np.sqrt(v + eps)
-    return w
-
-
-def _apply(opt, w0, grads):
-    var = keras.Variable(np.asarray(w0, np.float32))
-    for g in grads:
-        opt.apply([tf.constant(g, tf.float32)], [var])
-    return var.numpy()
-
-
-@pytest.mark.parametrize("epsilon", [1e-8, 1e-3])
-@pytest.mark.parametrize("steps", [1, 2])
-def test_rmsprop_after_sqrt_matches_deeppy(steps, epsilon):
-    rng = np.random.default_rng(0)
-    w0 = np.zeros((4, 6))  # the rule does not read w; from 0, float32 keeps every update exact
-    # Gradients from 1e-6 to 1 (per column), so ε's place shows in some of them.
-    magnitude = np.logspace(-6, 0, 6)
-    grads = [rng.normal(size=(4, 6)) * magnitude for _ in range(steps)]
-    got = _apply(optim.RMSpropAfterSqrt(learning_rate=0.01, rho=0.9, epsilon=epsilon), w0, grads)
-    np.testing.assert_allclose(got, _deeppy_rmsprop(w0, grads, 0.01, 0.9, epsilon), rtol=1e-4,
-                               atol=1e-12)
-
-
-def test_rmsprop_after_sqrt_differs_from_keras_for_tiny_gradients():
-    w0, grads = np.zeros(5), [np.full(5, 1e-6)] * 2
-    ours = _apply(optim.RMSpropAfterSqrt(learning_rate=0.01, rho=0.9, epsilon=1e-8), w0, grads)
-    theirs = _apply(keras.optimizers.RMSprop(learning_rate=0.01, rho=0.9, epsilon=1e-8), w0, grads)
-    np.testing.assert_allclose(ours, _deeppy_rmsprop(w0, grads, 0.01, 0.9, 1e-8), rtol=1e-5)
-    np.testing.assert_allclose(theirs, _keras_rmsprop(w0, grads, 0.01, 0.9, 1e-8), rtol=1e-4)
-    assert np.all(np.abs(ours) > 100 * np.abs(theirs))  # √ε ≈ 1e-4 floors Keras's denominator
-
-
-@pytest.mark.parametrize("where,cls", [("after_sqrt", optim.RMSpropAfterSqrt),
-                                       ("inside_sqrt", keras.optimizers.RMSprop)])
-def test_model_optimizers_follow_rmsprop_eps(where, cls):
-    model = _model(rmsprop_eps=where, rmsprop_epsilon=3e-8, rmsprop_rho=0.8)
-    for opt in model.optimizers.values():
-        assert type(opt) is cls
-        assert (opt.epsilon, opt.rho) == (3e-8, 0.8)
-
-
-# --- 8. the gamma learning-rate schedule ---
-
-def _gamma_rate(t, a, b, total, power, epoch):
-    progress = min(np.floor(t / epoch) / (total / epoch), 1.0)
-    return a - progress ** power * (a - b)
-
-
-@pytest.mark.parametrize("step", [0, 125, 249, 250, 251, 31_337, 62_499, 62_500, 70_000])
-def test_gamma_annealed_rate(step):
-    a, b, total, power, epoch = 0.025 / 64, 1e-5 / 64, 62_500, 0.75, 250
-    got = float(optim.gamma_annealed_rate(tf.constant(step, tf.int64), a, b, total, power, epoch))
-    # float32: a − (a − b) leaves an error of a few ulps of a, a large fraction of b.
-    atol = 1e-6 * a
-    np.testing.assert_allclose(got, _gamma_rate(step, a, b, total, power, epoch), rtol=1e-5,
-                               atol=atol)
-    # Spot values: the start, still the start mid-epoch, the end at and past T.
-    if step < epoch:
-        np.testing.assert_allclose(got, a, rtol=1e-6)
-    if step >= total:
-        np.testing.assert_allclose(got, b, rtol=0, atol=atol)
-
-
-def test_optimizers_read_the_model_step_as_clock():
-    model = _model(train_steps=1000, lr_epoch_steps=10, learning_rate=1e-3, lr_end=1e-5,
-                   lr_power=0.75)
-    for step in (0, 5, 500, 995, 1000, 2000):
-        model.step.assign(step)
-        expected = _gamma_rate(step, 1e-3, 1e-5, 1000, 0.75, 10)
-        for name, opt in model.optimizers.items():
-            assert int(opt.iterations.numpy()) == 0  # the optimizers never stepped
-            np.testing.assert_allclose(float(opt.learning_rate), expected, rtol=1e-5,
-                                       err_msg=f"{name} at step {step}")
-    model.lr_scale.assign(0.5)  # the divergence guard's factor still applies
-    np.testing.assert_allclose(float(model.optimizers["encoder"].learning_rate),
-                               0.5 * _gamma_rate(2000, 1e-3, 1e-5, 1000, 0.75, 10), rtol=1e-5)
-
-
-def test_gated_network_keeps_the_run_schedule():
-    # Dis rests (gate), so its optimizer counts fewer iterations than the run; its rate follows
-    # the run's step all the same.
-    model = _model(train_steps=40, lr_epoch_steps=1, learning_rate=1e-3, lr_end=1e-5,
-                   equilibrium=100.0, margin=0.0)
-    model.train_step(_images())
-    assert int(model.optimizers["discriminator"].iterations.numpy()) == 0
-    assert int(model.optimizers["encoder"].iterations.numpy()) == 1
-    expected = _gamma_rate(1, 1e-3, 1e-5, 40, 0.75, 1)
-    for opt in model.optimizers.values():
-        np.testing.assert_allclose(float(opt.learning_rate), expected, rtol=1e-5)
-
-
 # --- 9. Dec's batch statistics ---
 
 @pytest.mark.parametrize("dec_batch", ["separate", "joint"])
@@ -526,32 +368,3 @@ def test_paper_literal_against_the_reference():
     grads = _model_grads(model, x)
     for net in ref:
         _close(grads[net], ref[net], net)
-
-
-def _flag_file(name):
-    from absl import flags
-    import run
-    flags.FLAGS.unparse_flags()
-    try:
-        flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(ROOT, name)}"])
-        return run.config_from_flags()
-    finally:
-        flags.FLAGS.unparse_flags()
-
-
-RECIPE_FIELDS = ("init", "dis_passes", "llike_stop_target", "dec_batch", "dis_batch", "gan_fakes",
-                 "gan_loss", "gan_eps", "real_vs_gen_weight", "equilibrium_gate", "equilibrium",
-                 "margin", "rmsprop_eps", "rmsprop_epsilon", "rmsprop_rho", "lr_schedule",
-                 "learning_rate", "lr_end", "lr_power", "lr_epoch_steps", "train_steps",
-                 "train_split", "gamma", "batch_size")
-
-
-def test_celeba_flags_are_the_defaults_and_paper_literal_is_celeba_paper_flags():
-    defaults = Config()
-    authors = _flag_file("celeba.flags")
-    paper = _flag_file("celeba_paper.flags")
-    same = lambda a, b: a == (pytest.approx(b) if isinstance(b, float) else b)  # noqa: E731
-    for field in RECIPE_FIELDS:
-        assert same(getattr(authors, field), getattr(defaults, field)), field
-    for field, value in PAPER_LITERAL.items():
-        assert same(getattr(paper, field), value), field

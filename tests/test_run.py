@@ -6,6 +6,9 @@ import sys
 
 import pytest
 
+from conftest import PAPER_LITERAL
+from vaegan_tf.config import Config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -64,3 +67,32 @@ def test_flag_files_give_valid_configs():
         assert config.dataset == expected
     assert (config.gamma, config.batch_size, config.latent_dim, config.enc_width) == (1e-6, 64, 128, 64)
     flags.FLAGS.unparse_flags()
+
+
+def _flag_file(name):
+    from absl import flags
+    import run  # noqa: F401  (defines the flags)
+    flags.FLAGS.unparse_flags()
+    try:
+        flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(ROOT, name)}"])
+        return run.config_from_flags()
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+RECIPE_FIELDS = ("init", "dis_passes", "llike_stop_target", "dec_batch", "dis_batch", "gan_fakes",
+                 "gan_loss", "gan_eps", "real_vs_gen_weight", "equilibrium_gate", "equilibrium",
+                 "margin", "rmsprop_eps", "rmsprop_epsilon", "rmsprop_rho", "lr_schedule",
+                 "learning_rate", "lr_end", "lr_power", "lr_epoch_steps", "train_steps",
+                 "train_split", "gamma", "batch_size")
+
+
+def test_celeba_flags_are_the_defaults_and_paper_literal_is_celeba_paper_flags():
+    defaults = Config()
+    authors = _flag_file("celeba.flags")
+    paper = _flag_file("celeba_paper.flags")
+    same = lambda a, b: a == (pytest.approx(b) if isinstance(b, float) else b)  # noqa: E731
+    for field in RECIPE_FIELDS:
+        assert same(getattr(authors, field), getattr(defaults, field)), field
+    for field, value in PAPER_LITERAL.items():
+        assert same(getattr(paper, field), value), field
