@@ -96,6 +96,35 @@ def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch):
     assert float(model.lr_scale.numpy()) == 0.5  # the lowered rate survives a resume
 
 
+def test_each_rollback_halves_the_rate_once_more(tmp_path, monkeypatch):
+    # NaN batches at steps 5-6, then (after the first rollback) at steps 9-10: the second rollback
+    # restores a checkpoint (step 8) that already holds the first back-off.
+    window = tf.Variable([4, 6], dtype=tf.int64)  # poisoned batch positions [lo, hi) of the stream
+    make = data.make_dataset
+
+    def make_dataset(config, split, training, **kw):
+        ds = make(config, split, training, **kw)
+        if not training:
+            return ds
+        return ds.enumerate().map(lambda i, xy: (tf.where(
+            (i >= window[0]) & (i < window[1]), tf.fill(tf.shape(xy[0]), np.nan), xy[0]), xy[1]))
+    monkeypatch.setattr(train.data, "make_dataset", make_dataset)
+    recover = faults.DivergenceGuard.recover
+    seen = []
+
+    def recover_and_record(self):
+        step = recover(self)
+        seen.append((step, float(self.model.lr_scale.numpy())))
+        window.assign([8, 10] if len(seen) == 1 else [0, 0])
+        return step
+    monkeypatch.setattr(faults.DivergenceGuard, "recover", recover_and_record)
+    config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=12, divergence_patience=2,
+                         checkpoint_every=2, keep_checkpoints=10, max_recoveries=3)
+    train.train_and_evaluate(config, str(tmp_path / "run"), verbose=0)
+    # x0.5 of the original rate, then x0.25 (not x0.125: the restored 0.5 is not backed off twice).
+    assert seen == [(4, 0.5), (8, 0.25)]
+
+
 def test_persistent_divergence_stops_with_a_clear_error(tmp_path, monkeypatch):
     _poisoned(monkeypatch, tf.Variable(True), from_batch=2)
     config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=20, divergence_patience=2,

@@ -21,7 +21,8 @@ class DivergenceGuard(keras.callbacks.Callback):
 
     It looks at the model's on-device streak counter every `patience` steps only, so the train
     step never waits on the host. Recovery restores the newest checkpoint (checkpoints are only
-    written from finite, non-diverging states) and multiplies the learning rate by `backoff`.
+    written from finite, non-diverging states) and sets the learning rate to `backoff` times the
+    rate in use when the run diverged: x0.5, then x0.25, ... of the original.
     """
 
     def __init__(self, manager: tf.train.CheckpointManager, patience: int, backoff: float,
@@ -57,8 +58,12 @@ class DivergenceGuard(keras.callbacks.Callback):
             raise DivergenceError(
                 f"training diverged (NaN/inf for {self.patience} steps in a row) at step {step}, "
                 "before the first checkpoint; lower --learning_rate")
+        # The rate in use when the run diverged already holds every earlier back-off (of this
+        # process or, through the checkpoint, of earlier ones); the restored one may not, as the
+        # checkpoint can predate them. Each rollback lowers the former once more.
+        lowered = float(model.lr_scale.numpy()) * self.backoff
         self.manager.checkpoint.restore(path).assert_existing_objects_matched()
-        model.lr_scale.assign(model.lr_scale * self.backoff ** self.recoveries)
+        model.lr_scale.assign(lowered)
         model.bad_streak.assign(0)
         model.worst_streak.assign(0)
         restored = int(model.step.numpy())
