@@ -293,11 +293,18 @@ def export_from_workdir(workdir: str, checkpoint: str | None = None) -> dict[str
 
 
 class ExportCallback(keras.callbacks.Callback):
-    """Exports every `every` steps (0 = never during training) and once when training ends."""
+    """Exports every `every` steps (0 = never during training) and once when training ends, but
+    only a state that `checkpoints` (the run's CheckpointCallback, placed before this callback)
+    has just saved.
 
-    def __init__(self, workdir: str, every: int):
+    So an export is always a finite, non-diverging state that a checkpoint of the same step holds:
+    a run stopped for divergence exports nothing, and a rollback (faults.py), which returns to the
+    newest checkpoint, never leaves an export of the abandoned steps behind it.
+    """
+
+    def __init__(self, workdir: str, every: int, checkpoints: checkpointing.CheckpointCallback):
         super().__init__()
-        self.workdir, self.every = workdir, every
+        self.workdir, self.every, self.checkpoints = workdir, every, checkpoints
         self.step = self.exported = 0
 
     def on_train_begin(self, logs=None):
@@ -314,5 +321,9 @@ class ExportCallback(keras.callbacks.Callback):
             self._export()
 
     def _export(self):
+        if self.checkpoints.saved != self.step:
+            logging.warning("Not exporting step %d: no checkpoint of it was written (the model is "
+                            "not in a finite state)", self.step)
+            return
         export_model(self.model, self.workdir, self.step)
         self.exported = self.step

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from conftest import tiny_config
 from vaegan_tf import checkpointing, data, faults, train
-from vaegan_tf.errors import DivergenceError
+from vaegan_tf.errors import ConfigError, DivergenceError
 from vaegan_tf.model import VAEGAN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -131,6 +131,26 @@ def test_persistent_divergence_stops_with_a_clear_error(tmp_path, monkeypatch):
                          checkpoint_every=2, max_recoveries=2)
     with pytest.raises(DivergenceError, match="diverged .* after 2 rollbacks"):
         train.train_and_evaluate(config, str(tmp_path / "run"), verbose=0)
+
+
+def test_a_diverging_run_exports_only_checkpointed_states(tmp_path, monkeypatch):
+    # NaN from step 3 on: step 2 is checkpointed and exported; the run stops at step 4 (twice, as
+    # a rollback to step 2 meets the same batches) in a diverging state, which is neither.
+    _poisoned(monkeypatch, tf.Variable(True), from_batch=2)
+    config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=20, divergence_patience=2,
+                         checkpoint_every=2, export_every=2, max_recoveries=1)
+    workdir = tmp_path / "run"
+    with pytest.raises(DivergenceError):
+        train.train_and_evaluate(config, str(workdir), verbose=0)
+    for name in ("encoder", "decoder"):
+        assert sorted(os.listdir(workdir / "export" / name)) == ["2"], name
+    assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith("ckpt-2")
+
+
+def test_export_every_must_be_a_multiple_of_checkpoint_every():
+    with pytest.raises(ConfigError, match="--export_every.*multiple of --checkpoint_every=2"):
+        tiny_config(checkpoint_every=2, export_every=3)
+    assert tiny_config(checkpoint_every=2, export_every=4).export_every == 4
 
 
 def test_sigterm_saves_a_checkpoint_at_the_current_step(tmp_path):

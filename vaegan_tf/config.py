@@ -136,7 +136,8 @@ class Config:
     image_every: int = 1000  # steps between sample/reconstruction grids; a multiple of log_every
     checkpoint_every: int = 1000  # steps between checkpoints (one is also written at the end)
     keep_checkpoints: int = 3  # checkpoints kept on disk
-    export_every: int = 0  # steps between SavedModel exports during training (0 = only at the end)
+    export_every: int = 0  # steps between SavedModel exports during training (0 = only at the end);
+    # a multiple of checkpoint_every: only checkpointed (finite) states are exported
 
     # --- evaluation, attribute vectors and sampling (--mode=evaluate/attributes/sample) ---
     classifier_dir: str = ""  # cache of the attribute classifier ("" = <workdir>/classifier)
@@ -250,6 +251,10 @@ def _validate(c: Config) -> None:
         _fail("equilibrium", f"must be > 0; got {c.equilibrium}")
     if c.export_every < 0:
         _fail("export_every", f"must be >= 0 (0 = export only at the end); got {c.export_every}")
+    if c.export_every % c.checkpoint_every:
+        # Only checkpointed states are exported (export/saved_model.py: ExportCallback).
+        _fail("export_every", f"must be a multiple of --checkpoint_every={c.checkpoint_every}, "
+              f"as only checkpointed states are exported; got {c.export_every}")
     if not c.margin >= 0:
         _fail("margin", f"must be >= 0; got {c.margin}")
     if c.synthetic_images < 20:

@@ -171,6 +171,8 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
         sample_y, val_y = _fixed_attributes(config, validation)
         tensorboard = summaries.TensorBoardLogger(workdir, config.image_every, sample_z,
                                                   val_images, throughput, sample_y, val_y)
+    checkpoints = checkpointing.CheckpointCallback(manager, config.checkpoint_every,
+                                                   config.train_steps)
     callbacks = [
         throughput,
         # Before the logger, which writes its value; only runs that may skip images chart it.
@@ -178,9 +180,10 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
         *([tensorboard] if tensorboard else []),
         # Last, so the final checkpoint is written after the final summaries. Every worker saves
         # (a non-chief into `out`) at the same steps, in case saving needs a collective op.
-        checkpointing.CheckpointCallback(manager, config.checkpoint_every, config.train_steps),
-        # SavedModels for TF Serving.
-        *([ExportCallback(workdir, config.export_every)] if distribution.is_chief else []),
+        checkpoints,
+        # SavedModels for TF Serving, of checkpointed states only: after `checkpoints`.
+        *([ExportCallback(workdir, config.export_every, checkpoints)]
+          if distribution.is_chief else []),
     ]
     guard = faults.DivergenceGuard(manager, config.divergence_patience, config.lr_backoff,
                                    config.max_recoveries)
