@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -103,6 +104,22 @@ def build(path: str, examples: tf.data.Dataset, attributes: int,
     return manifest
 
 
+def check_writable(cache_dir: str) -> None:
+    """Raises a DataError naming `cache_dir` unless a file can be created in it (made if missing).
+
+    Called before a build: decoding a split takes minutes to hours, and only its end would
+    otherwise find that the folder cannot take the result.
+    """
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cache_dir, prefix=".writable-"):
+            pass
+    except OSError as e:
+        raise DataError(f"--cache_dir={cache_dir} is not writable ({e.strerror or e}); point "
+                        "--cache_dir at a writable folder, or use --cache=memory or "
+                        "--cache=none") from None
+
+
 def _read_manifest(path: str) -> dict | None:
     try:
         with open(os.path.join(path, MANIFEST)) as f:
@@ -125,7 +142,7 @@ def file_cached(config: Config, index, split: str, corrupt: CorruptImages | None
     path = folder(config, index, split)
     manifest = _read_manifest(path)
     if manifest is None:
-        os.makedirs(config.cache_dir, exist_ok=True)
+        check_writable(config.cache_dir)
         logging.info("Building the %s cache in %s (one pass of decoding)", split, path)
         found = CorruptImages()
         manifest = build(path, decoded(found), len(index.attribute_names), found.names)

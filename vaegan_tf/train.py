@@ -12,6 +12,7 @@ import tensorflow as tf
 from absl import logging
 
 from export.saved_model import ExportCallback
+from vaegan_tf import cache as cache_lib
 from vaegan_tf import checkpointing, corrupt, data, distribute, faults, summaries
 from vaegan_tf.config import RESUME_SAFE_FIELDS, Config
 from vaegan_tf.errors import CheckpointError, ConfigError, DataError
@@ -135,6 +136,8 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
     """train_and_evaluate in the folder `out` this process writes to (`workdir` for the chief)."""
     config = resolve_config(config, out)  # a non-chief draws and caches data in its own folder
     check_resumable(config, workdir)
+    if config.cache == "file":
+        cache_lib.check_writable(config.cache_dir)  # before drawing or decoding anything
     distribute.per_replica_batch_size(config.batch_size, distribution)
     index = data.load_index(config)  # before writing anything: missing data leaves no trace
     logging.info("Training on %s", distribution.description)
