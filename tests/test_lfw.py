@@ -197,3 +197,31 @@ def test_make_dataset_yields_the_scores(tmp_path, cache):
     assert x.shape == (4, 32, 32, 3) and y.shape == (4, 73) and y.dtype == tf.float32
     if cache == "file":
         assert len(os.listdir(tmp_path / "cache")) == 2
+
+
+def test_evaluate_and_attributes_label_lfw_scores_by_sign(tmp_path):
+    # LFW's attributes are scores, present where positive: the kNN labels, the attribute
+    # vectors' positives and the classifier's labels all use the sign, not CelebA's 0.5.
+    from tiny_run import offline_config
+    from vaegan_tf import attributes, evaluate, train
+    write_lfw(tmp_path / "lfw_root")
+    config = offline_config(dataset="lfw", data_dir=str(tmp_path / "lfw_root"), crop="center150",
+                            batch_size=4, train_steps=2, classifier_dir=str(tmp_path / "clf"))
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(config, workdir, verbose=0)
+    index = data.load_index(config)
+    scores = {p: index.attributes[index.partition == p][:config.eval_images] for p in (0, 2)}
+    labels = {p: (s > 0).astype(np.float32) for p, s in scores.items()}
+    assert ((scores[0] > 0) != (scores[0] > 0.5)).any()  # the two thresholds do differ here
+
+    record = evaluate.evaluate(config, workdir)
+    majority = labels[0].mean(0) > 0.5
+    np.testing.assert_allclose(record["knn_chance_error"],
+                               np.mean(labels[2] != majority[None, :]), rtol=1e-6)
+    with open(os.path.join(config.classifier_dir, "classifier.json")) as f:
+        assert '"labels": "present above 0.0"' in f.read()
+
+    attributes.attribute_mode(config, workdir)
+    saved = np.load(os.path.join(workdir, "attribute_vectors.npz"))
+    np.testing.assert_array_equal(saved["positives"], labels[0].sum(0))
+    np.testing.assert_array_equal(saved["negatives"], (1 - labels[0]).sum(0))

@@ -95,12 +95,14 @@ def attribute_mode(config: Config, workdir: str) -> dict:
     columns = chosen_attributes(config.edit_attributes, names)
     bs = config.batch_size
     train_x, train_y = restore.split_images(config, "train", config.eval_images, index)
-    vectors, pos, neg = attribute_vectors(restore.encode(model, train_x, bs), train_y)
+    vectors, pos, neg = attribute_vectors(restore.encode(model, train_x, bs),
+                                          data.present(config, train_y))  # LFW: scores
     np.savez(os.path.join(workdir, "attribute_vectors.npz"), vectors=vectors,
              names=np.array(names), positives=pos, negatives=neg, step=step,
              model=config.model)
 
     test_x, test_y = restore.split_images(config, "test", config.eval_images, index)
+    test_y = data.present(config, test_y)
     z = restore.encode(model, test_x, bs)
     rng = np.random.default_rng(config.sample_seed)
     rows = np.sort(rng.choice(len(test_x), min(GRID_FACES, len(test_x)), replace=False))

@@ -61,7 +61,10 @@ def description(config: Config, names: tuple[str, ...]) -> dict:
             "synthetic_images": config.synthetic_images if config.dataset == "synthetic" else None,
             "crop": config.crop, "image_size": config.image_size, "attributes": list(names),
             "width": config.enc_width, "fc_width": config.fc_width,
-            "steps": config.classifier_steps, "batch_size": config.batch_size}
+            "steps": config.classifier_steps, "batch_size": config.batch_size,
+            # LFW's scores are labelled by sign (data.present); earlier caches saw raw scores.
+            **({"labels": f"present above {data.PRESENT_ABOVE[config.dataset]}"}
+               if config.dataset in data.PRESENT_ABOVE else {})}
 
 
 def train_classifier(config: Config, index: data.CelebAIndex) -> AttributeClassifier:
@@ -72,15 +75,16 @@ def train_classifier(config: Config, index: data.CelebAIndex) -> AttributeClassi
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
     ds = data.make_dataset(config.replace(seed=SEED), "train", training=True, index=index)
+    ds = ds.map(lambda images, attributes: (images, data.present(config, attributes)))
     model.fit(ds, steps_per_epoch=config.classifier_steps, epochs=1, verbose=0)
     return model
 
 
-def accuracy(model: AttributeClassifier, images: np.ndarray, attributes: np.ndarray,
+def accuracy(model: AttributeClassifier, images: np.ndarray, labels: np.ndarray,
              batch_size: int) -> np.ndarray:
-    """Per-attribute accuracy [A] of logit > 0 against the labels."""
+    """Per-attribute accuracy [A] of logit > 0 against 0/1 labels (data.present)."""
     logits = predict_logits(model, images, batch_size)
-    return np.mean((logits > 0) == (attributes > 0.5), axis=0)
+    return np.mean((logits > 0) == (labels > 0.5), axis=0)
 
 
 def predict_logits(model: AttributeClassifier, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -142,7 +146,7 @@ def load_or_train(config: Config, workdir: str, index: data.CelebAIndex,
     """The cached classifier for this config's data, training and caching it first if needed.
 
     Returns the model and its description (with `test_accuracy` per attribute when `test` images
-    and labels were given at training time). A cached classifier whose description differs is an
+    and their 0/1 labels, data.present, were given at training time). A cached classifier whose description differs is an
     error naming the field: pass another --classifier_dir rather than overwrite a shared one.
     """
     folder = classifier_dir(config, workdir)

@@ -42,6 +42,19 @@ DECODE_CYCLE = 16
 
 Index = CelebAIndex | TFDSIndex
 
+# Where an attribute counts as present: CelebA's attributes (and the synthetic and TFDS copies')
+# are 0/1; LFW's are Kumar et al.'s real-valued classifier scores, positive where present.
+PRESENT_ABOVE = {"lfw": 0.0}
+
+
+def present(config: Config, attributes):
+    """0/1 float32 labels of `attributes` [..., A] (numpy or tf): 1 where an attribute is present,
+    i.e. above PRESENT_ABOVE for config.dataset (0.5 for 0/1 attributes)."""
+    above = PRESENT_ABOVE.get(config.dataset, 0.5)
+    if isinstance(attributes, np.ndarray):
+        return (attributes > above).astype(np.float32)
+    return tf.cast(attributes > above, tf.float32)
+
 
 def load_index(config: Config) -> Index:
     """The whole dataset named by config.dataset, drawing the synthetic one first if needed."""

@@ -134,6 +134,7 @@ def evaluate(config: Config, workdir: str) -> dict:
     bs, n = config.batch_size, config.eval_images
     test_x, test_y = restore.split_images(config, "test", n, index)
     train_x, train_y = restore.split_images(config, "train", n, index)
+    test_y, train_y = data.present(config, test_y), data.present(config, train_y)  # LFW: scores
     clf, info = classifier.load_or_train(config, workdir, index, test=(test_x, test_y))
 
     rng = np.random.default_rng(config.sample_seed)
