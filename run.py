@@ -7,6 +7,7 @@ status 2; anything else is a bug and keeps its traceback.
 
 import dataclasses
 import os
+import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
@@ -178,6 +179,9 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    # Under a file-size limit a write then fails with EFBIG, reported like a full disk (one line
+    # naming the file), instead of the signal killing the process mid-write.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         if not FLAGS.workdir:
             raise UserError("--workdir is required: the folder for checkpoints, TensorBoard and samples")

@@ -30,7 +30,7 @@ from absl import logging
 from vaegan_tf import checkpointing
 from vaegan_tf.config import Config
 from vaegan_tf.data import preprocess
-from vaegan_tf.errors import CheckpointError
+from vaegan_tf.errors import CheckpointError, WriteError, os_reason
 from vaegan_tf.model import VAEGAN
 
 EXPORT_DIR = "export"
@@ -193,8 +193,12 @@ def _save(module: tf.Module, export_dir: str, name: str, version: int) -> str | 
     shutil.rmtree(staging, ignore_errors=True)
     try:
         signatures = {key: getattr(module, fn) for key, fn in SIGNATURES[name].items()}
-        tf.saved_model.save(module, staging, signatures=signatures)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+        try:
+            tf.saved_model.save(module, staging, signatures=signatures)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+        except (tf.errors.OpError, OSError) as e:
+            raise WriteError(f"cannot write SavedModel {final}: {os_reason(e)}; the versions "
+                             f"already in {os.path.dirname(final)} are intact") from None
         try:
             os.rename(staging, final)
         except OSError:

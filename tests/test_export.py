@@ -390,3 +390,21 @@ def test_unconditional_signatures_take_no_attributes(served):
     assert names(served["encoder"], "encode_jpeg") == ["image_bytes"]
     assert names(served["decoder"], "serving_default") == ["z"]
     assert names(served["decoder"], "decode_png") == ["z"]
+
+
+def test_a_failed_export_names_the_version_and_keeps_the_earlier_ones(trained, tmp_path):
+    from vaegan_tf.errors import WriteError
+    workdir, model = trained
+    copy = str(tmp_path / "run")
+    shutil.copytree(os.path.join(workdir, "export"), os.path.join(copy, "export"))
+    # Where the export stages its files stands a regular file: the write fails as on a full disk.
+    with open(os.path.join(copy, "export", ".tmp"), "w") as f:
+        f.write("blocks the staging folder")
+    with pytest.raises(WriteError, match=r"cannot write SavedModel \S*export/encoder/9: "):
+        export_model(model, copy, 9)
+    for name in ("encoder", "decoder"):
+        assert sorted(os.listdir(os.path.join(copy, "export", name))) == ["2", "4"]
+    loaded = tf.saved_model.load(os.path.join(copy, "export", "decoder", "4"))
+    z = np.zeros((1, LATENT), np.float32)
+    np.testing.assert_allclose(loaded.signatures["serving_default"](z=z)["images"],
+                               model.decoder(z, training=False), atol=1e-5)

@@ -210,3 +210,32 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     assert a.keys() == b.keys() and len(a) > 50
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_a_full_disk_stops_naming_the_checkpoint_and_keeps_the_previous_one(tmp_path):
+    import re
+    import resource
+    workdir = tmp_path / "run"
+    proc = subprocess.Popen(
+        _tiny_cmd(workdir, "--train_steps=100000", "--checkpoint_every=40", "--eval_every=1000",
+                  "--image_every=100000", f"--data_dir={tmp_path / 'data'}"),
+        stderr=subprocess.PIPE, text=True)
+    ckpts, deadline = workdir / "checkpoints", time.time() + 120
+    while time.time() < deadline and not tf.train.latest_checkpoint(str(ckpts)):
+        time.sleep(0.02)
+    first = tf.train.latest_checkpoint(str(ckpts))
+    assert first is not None
+    # From now on no file may grow to a checkpoint's size: the next checkpoint cannot be written.
+    size = os.path.getsize(first + ".data-00000-of-00001")
+    resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (size - 1, resource.RLIM_INFINITY))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in err, err[-2000:]
+    last = [l for l in err.splitlines() if l.strip()][-1]
+    found = re.fullmatch(r"error: cannot write checkpoint (\S+): File too large; the newest "
+                         r"complete one, (\S+), is intact: .*", last)
+    assert found, last
+    failed, kept = found.groups()
+    assert kept == first and failed.startswith(str(ckpts / "ckpt-"))
+    assert not [f for f in os.listdir(ckpts) if f.startswith(os.path.basename(failed))]
+    assert tf.train.latest_checkpoint(str(ckpts)) == first
+    assert len(_variables(first)) > 50  # still readable

@@ -8,14 +8,16 @@ freshly built models, whose optimizers are built first so their slots are matche
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 
 import keras
 import tensorflow as tf
 from absl import logging
 
 from vaegan_tf.config import Config
-from vaegan_tf.errors import CheckpointError
+from vaegan_tf.errors import CheckpointError, WriteError, os_reason
 from vaegan_tf.model import all_finite
 
 
@@ -92,7 +94,18 @@ def save(manager: tf.train.CheckpointManager, model, step: int) -> str | None:
     if int(model.bad_streak.numpy()) or not bool(all_finite(floats)):
         logging.warning("Not checkpointing step %d: the model is not in a finite state", step)
         return None
-    path = manager.save(checkpoint_number=step)
+    try:
+        path = manager.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as e:
+        # TF writes into ckpt-N_temp and names the checkpoint in the `checkpoint` file last, so
+        # the older checkpoints are untouched; only this one's partial files need removing.
+        prefix = os.path.join(manager.directory, f"ckpt-{step}")
+        shutil.rmtree(prefix + "_temp", ignore_errors=True)
+        for partial in glob.glob(glob.escape(prefix) + ".*"):
+            os.remove(partial)
+        raise WriteError(f"cannot write checkpoint {prefix}: {os_reason(e)}; the newest complete "
+                         f"one, {manager.latest_checkpoint or '(none)'}, is intact: free space and "
+                         "rerun the same command to resume from it") from None
     logging.info("Saved checkpoint %s", path)
     return path
 

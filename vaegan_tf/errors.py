@@ -15,6 +15,20 @@ class ConfigError(UserError):
     """A Config field holds an invalid value; the message names the field."""
 
 
+class WriteError(UserError):
+    """An output (checkpoint, SavedModel) could not be written, e.g. on a full disk; the message
+    names the path, and what was written before it is intact."""
+
+
+def os_reason(error: Exception) -> str:
+    """The operating system's words for a failed write: "No space left on device", "File too
+    large", ... (an OSError's strerror, or the end of a TensorFlow OpError's message)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(getattr(error, "message", error)).strip().splitlines()[0]
+    return text.split(" [Op:")[0].rsplit("; ", 1)[-1]
+
+
 class DataError(UserError):
     """Input data is missing, malformed or unreadable; the message names the path."""
 
