@@ -51,29 +51,33 @@ def test_no_checkpoint_while_diverging(tmp_path):
     assert manager.checkpoints == []
 
 
-def _poisoned(monkeypatch, poison: tf.Variable, from_batch: int):
-    """Feeds NaN images from the `from_batch`-th batch of each pass while `poison` is set."""
-    make = data.make_dataset
+def _poison_window(monkeypatch, window: tf.Variable):
+    """Feeds NaN images at the training steps s with window[0] <= s < window[1] (0-based)."""
+    make = data.training_stream
 
-    def make_dataset(config, split, training, **kw):
-        ds = make(config, split, training, **kw)
-        if not training:
-            return ds
-        return ds.enumerate().map(lambda i, xy: (
-            tf.where(poison & (i >= from_batch), tf.fill(tf.shape(xy[0]), np.nan), xy[0]), xy[1]))
-    monkeypatch.setattr(train.data, "make_dataset", make_dataset)
+    def training_stream(*args, **kw):
+        batches = make(*args, **kw)
+        return lambda first: batches(first).enumerate(start=first).map(lambda i, xy: (tf.where(
+            (i >= window[0]) & (i < window[1]), tf.fill(tf.shape(xy[0]), np.nan), xy[0]), xy[1]))
+    monkeypatch.setattr(train.data, "training_stream", training_stream)
+
+
+def _poisoned(monkeypatch, from_step: int) -> tf.Variable:
+    """Feeds NaN images from the `from_step`-th step (0-based) on; returns the window to move."""
+    window = tf.Variable([from_step, 2 ** 62], dtype=tf.int64)
+    _poison_window(monkeypatch, window)
+    return window
 
 
 def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch):
-    poison = tf.Variable(True)
-    _poisoned(monkeypatch, poison, from_batch=2)
+    window = _poisoned(monkeypatch, from_step=2)
     recover = faults.DivergenceGuard.recover
     seen = {}
 
     def recover_once(self):
         step = recover(self)
         seen["step"], seen["lr_scale"] = step, float(self.model.lr_scale.numpy())
-        poison.assign(False)  # the bad stretch is over
+        window.assign([0, 0])  # the bad stretch is over
         return step
     monkeypatch.setattr(faults.DivergenceGuard, "recover", recover_once)
     config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=8, divergence_patience=2,
@@ -99,16 +103,8 @@ def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch):
 def test_each_rollback_halves_the_rate_once_more(tmp_path, monkeypatch):
     # NaN batches at steps 5-6, then (after the first rollback) at steps 9-10: the second rollback
     # restores a checkpoint (step 8) that already holds the first back-off.
-    window = tf.Variable([4, 6], dtype=tf.int64)  # poisoned batch positions [lo, hi) of the stream
-    make = data.make_dataset
-
-    def make_dataset(config, split, training, **kw):
-        ds = make(config, split, training, **kw)
-        if not training:
-            return ds
-        return ds.enumerate().map(lambda i, xy: (tf.where(
-            (i >= window[0]) & (i < window[1]), tf.fill(tf.shape(xy[0]), np.nan), xy[0]), xy[1]))
-    monkeypatch.setattr(train.data, "make_dataset", make_dataset)
+    window = tf.Variable([4, 6], dtype=tf.int64)  # poisoned steps [lo, hi), 0-based
+    _poison_window(monkeypatch, window)
     recover = faults.DivergenceGuard.recover
     seen = []
 
@@ -126,7 +122,7 @@ def test_each_rollback_halves_the_rate_once_more(tmp_path, monkeypatch):
 
 
 def test_persistent_divergence_stops_with_a_clear_error(tmp_path, monkeypatch):
-    _poisoned(monkeypatch, tf.Variable(True), from_batch=2)
+    _poisoned(monkeypatch, from_step=2)
     config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=20, divergence_patience=2,
                          checkpoint_every=2, max_recoveries=2)
     with pytest.raises(DivergenceError, match="diverged .* after 2 rollbacks"):
@@ -136,7 +132,7 @@ def test_persistent_divergence_stops_with_a_clear_error(tmp_path, monkeypatch):
 def test_a_diverging_run_exports_only_checkpointed_states(tmp_path, monkeypatch):
     # NaN from step 3 on: step 2 is checkpointed and exported; the run stops at step 4 (twice, as
     # a rollback to step 2 meets the same batches) in a diverging state, which is neither.
-    _poisoned(monkeypatch, tf.Variable(True), from_batch=2)
+    _poisoned(monkeypatch, from_step=2)
     config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=20, divergence_patience=2,
                          checkpoint_every=2, export_every=2, max_recoveries=1)
     workdir = tmp_path / "run"

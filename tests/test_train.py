@@ -135,16 +135,16 @@ def test_vae_disl_without_a_checkpoint_is_a_clear_error(tmp_path, data_dir):
 def test_training_reads_the_configured_split(tmp_path, data_dir, split, monkeypatch):
     # --train_split: the authors trained on CelebA's train and validation images.
     from vaegan_tf import data
-    seen, make = [], data.make_dataset
+    seen, make = [], data.training_stream
 
-    def recording(config, name, training, **kwargs):
-        seen.append((name, training))
-        return make(config, name, training, **kwargs)
+    def recording(config, name, *args, **kwargs):
+        seen.append(name)
+        return make(config, name, *args, **kwargs)
 
-    monkeypatch.setattr(data, "make_dataset", recording)
+    monkeypatch.setattr(data, "training_stream", recording)
     train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, train_split=split),
                        str(tmp_path / "w"), verbose=0)
-    assert [name for name, training in seen if training] == [split]
+    assert seen == [split]
     index = load_index(tiny_config(data_dir=data_dir))
     sizes = {s: data.split_size(index, s) for s in ("train", "validation", "train+val")}
     assert sizes["train+val"] == sizes["train"] + sizes["validation"] > sizes["train"]

@@ -1,14 +1,16 @@
-"""Caches of the preprocessed uint8 crops, so later epochs skip JPEG decoding and resizing.
+"""Caches of the preprocessed uint8 crops, read by example index, so training can start at any step.
 
---cache=memory keeps them in RAM (tf.data's cache); --cache=file writes TFRecord shards once under
---cache_dir and reads them in every later epoch and run; --cache=auto picks memory when a split
-fits in data.CACHE_BYTES, else file when --cache_dir is set, else none.
+--cache=memory decodes a split once into arrays in RAM; --cache=file writes the arrays once under
+--cache_dir and maps them into memory in every later epoch and run; --cache=auto picks memory when
+a split fits in data.CACHE_BYTES, else file when --cache_dir is set, else none. Either way any
+example is read directly by its index, which the training stream (stream.py) needs to start at a
+resumed step without reading what came before it.
 
 A file cache is a folder named by what it holds (source files, split, crop, size), filled in a
 temporary folder and renamed into place only when complete, with a manifest written last: an
-interrupted build leaves nothing that a later run would mistake for a cache. Records are raw bytes
-(S*S*3 pixels then a little-endian float32 per attribute, since LFW's attributes are real-valued
-scores), which parse faster than tf.train.Example protos.
+interrupted build leaves nothing that a later run would mistake for a cache. It holds two raw
+little-endian arrays, crops.u8 (uint8 [N, S, S, 3]) and attributes.f4 (float32 [N, A], since
+LFW's attributes are real-valued scores), which np.memmap reads without parsing.
 """
 
 from __future__ import annotations
@@ -31,9 +33,8 @@ from vaegan_tf.config import Config
 from vaegan_tf.corrupt import CorruptImages
 from vaegan_tf.errors import DataError
 
-VERSION = 2  # bump when the preprocessing or record format changes: old caches then stop matching
-SHARD_IMAGES = 2048  # images per shard: enough shards to shuffle, few enough to open cheaply
-MANIFEST = "manifest.json"
+VERSION = 3  # bump when the preprocessing or array format changes: old caches then stop matching
+MANIFEST, CROPS, ATTRIBUTES = "manifest.json", "crops.u8", "attributes.f4"
 
 
 def choose(config: Config, images: int | None) -> str:
@@ -71,32 +72,25 @@ def folder(config: Config, index, split: str) -> str:
 
 def build(path: str, examples: tf.data.Dataset, attributes: int,
           skipped: Callable[[], list[str]] = list) -> dict:
-    """Writes one pass of (uint8 crop, attributes) into TFRecord shards at `path`, atomically."""
+    """Writes one pass of (uint8 crop, attributes) as the arrays of a cache at `path`, atomically."""
     tmp = f"{path}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    start, count, shards, writer = time.perf_counter(), 0, [], None
+    start, count = time.perf_counter(), 0
     try:
-        with corrupt_lib.raise_data_errors():
+        with corrupt_lib.raise_data_errors(), open(os.path.join(tmp, CROPS), "wb") as crops, \
+                open(os.path.join(tmp, ATTRIBUTES), "wb") as attrs_file:
             for image, attrs in examples.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
-                if count % SHARD_IMAGES == 0:
-                    if writer is not None:
-                        writer.close()
-                    shards.append(f"shard-{len(shards):05d}.tfrecord")
-                    writer = tf.io.TFRecordWriter(os.path.join(tmp, shards[-1]))
-                writer.write(image.tobytes() + attrs.astype("<f4").tobytes())
+                crops.write(image.tobytes())
+                attrs_file.write(attrs.astype("<f4").tobytes())
                 count += 1
-        if writer is not None:
-            writer.close()
-        manifest = {"images": count, "shards": shards, "attributes": attributes,
+        manifest = {"images": count, "attributes": attributes,
                     "image_shape": list(examples.element_spec[0].shape), "version": VERSION,
                     "skipped_corrupt": skipped()}
         with open(os.path.join(tmp, MANIFEST), "w") as f:
             json.dump(manifest, f)
         os.replace(tmp, path)
     except BaseException:
-        if writer is not None:
-            writer.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     logging.info("Cached %d preprocessed images in %s (%.1f s)", count, path,
@@ -128,15 +122,11 @@ def _read_manifest(path: str) -> dict | None:
         return None
 
 
-def file_cached(config: Config, index, split: str, corrupt: CorruptImages | None,
-                training: bool,
-                input_context: tf.distribute.InputContext | None,
-                decoded: Callable[[CorruptImages], tf.data.Dataset]) -> tf.data.Dataset:
-    """(uint8 crop, float32 attributes) of a split from its file cache, building it if needed.
-
-    Training reads the shards in a seeded order that changes every pass, interleaved, so the
-    shuffle buffer after it mixes images from many shards.
-    """
+def file_arrays(config: Config, index, split: str, corrupt: CorruptImages | None,
+                decoded: Callable[[CorruptImages], tf.data.Dataset]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(crops uint8 [N, S, S, 3], attributes float32 [N, A]) of a split, memory-mapped from its
+    file cache, which is built first (one pass of `decoded`) if needed."""
     if not config.cache_dir:
         raise DataError("--cache=file needs --cache_dir, the folder for the cached crops")
     path = folder(config, index, split)
@@ -150,31 +140,52 @@ def file_cached(config: Config, index, split: str, corrupt: CorruptImages | None
         # Images skipped when the cache was built stay skipped: report them in every run.
         for name in manifest.get("skipped_corrupt", []):
             corrupt.record(name)
-    if manifest["images"] == 0:
+    n = manifest["images"]
+    if n == 0:
         raise DataError(f"the {split} split of {config.data_dir} has no readable images")
-    size, channels = manifest["image_shape"][0], manifest["image_shape"][2]
-    pixels, attributes = size * size * channels, manifest["attributes"]
+    crops = np.memmap(os.path.join(path, CROPS), np.uint8, "r",
+                      shape=(n, *manifest["image_shape"]))
+    attributes = np.memmap(os.path.join(path, ATTRIBUTES), "<f4", "r",
+                           shape=(n, manifest["attributes"]))
+    return crops, attributes
 
-    def parse(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        raw = tf.io.decode_raw(tf.strings.substr(record, 0, pixels), tf.uint8)
-        image = tf.reshape(raw, [size, size, channels])
-        values = tf.io.decode_raw(tf.strings.substr(record, pixels, 4 * attributes), tf.float32,
-                                  little_endian=True)
-        return image, tf.reshape(values, [attributes])
 
-    files = tf.data.Dataset.from_tensor_slices([os.path.join(path, s) for s in manifest["shards"]])
-    shard_elements = False
+def memory_arrays(examples: tf.data.Dataset, expected: int | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """One pass of (uint8 crop, attributes) decoded into arrays in RAM (`expected`: an upper
+    bound on the count, to fill preallocated arrays; None to collect and stack)."""
+    image_spec, attr_spec = examples.element_spec
+    with corrupt_lib.raise_data_errors():
+        if expected is None:
+            pairs = list(examples.prefetch(tf.data.AUTOTUNE).as_numpy_iterator())
+            return (np.stack([p[0] for p in pairs]) if pairs else np.zeros((0, *image_spec.shape), np.uint8),
+                    np.stack([p[1] for p in pairs]).astype(np.float32) if pairs
+                    else np.zeros((0, *attr_spec.shape), np.float32))
+        crops = np.empty((expected, *image_spec.shape), np.uint8)
+        attributes = np.empty((expected, *attr_spec.shape), np.float32)
+        count = 0
+        for image, attrs in examples.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+            crops[count], attributes[count] = image, attrs
+            count += 1
+    return crops[:count], attributes[:count]
+
+
+def gather(crops: np.ndarray, attributes: np.ndarray, indices: tf.Tensor
+           ) -> tuple[tf.Tensor, tf.Tensor]:
+    """The examples at `indices` [k] of in-memory or memory-mapped arrays, inside tf.data."""
+    def take(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(crops[idx]), np.asarray(attributes[idx], np.float32)
+    images, attrs = tf.numpy_function(take, [indices], (tf.uint8, tf.float32), stateful=False)
+    images.set_shape([None, *crops.shape[1:]])
+    attrs.set_shape([None, attributes.shape[1]])
+    return images, attrs
+
+
+def in_order(crops: np.ndarray, attributes: np.ndarray,
+             input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """(uint8 crop, attributes) of the arrays in index order, one pass (this worker's share)."""
+    ds = tf.data.Dataset.range(len(crops))
     if input_context is not None:
-        if len(manifest["shards"]) >= input_context.num_input_pipelines:
-            files = files.shard(input_context.num_input_pipelines,
-                                input_context.input_pipeline_id)
-        else:
-            shard_elements = True
-    if training:
-        files = files.shuffle(len(manifest["shards"]), seed=config.seed,
-                              reshuffle_each_iteration=True)
-    ds = files.interleave(tf.data.TFRecordDataset, cycle_length=4 if training else 1,
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if shard_elements:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(256).map(lambda idx: gather(crops, attributes, idx))
+    return ds.unbatch()

@@ -7,19 +7,23 @@ with real-valued attribute scores, lfw.py), a TFDSIndex for `tfds` (tfds_source.
 
     read + decode + crop_uint8  (parallel, deterministic; a corrupt file becomes ok=False)
     -> stop naming the file, or skip and count it (--skip_corrupt)          corrupt.py
-    -> cache of the uint8 crops: memory, or TFRecord shards (--cache)       cache.py
-    -> shuffle, repeat, random flip and optional --augment                  preprocess.py
+    -> cache of the uint8 crops as arrays: memory or files (--cache)        cache.py
+    -> training: example positions -> shuffled example indices, each pass   stream.py
+       (read from the arrays, or the files without a cache)
+    -> random flip and optional --augment, seeded by position               preprocess.py
     -> scale to [-1, 1], batch (full batches for training), prefetch
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from vaegan_tf import cache as cache_lib
 from vaegan_tf import corrupt as corrupt_lib
-from vaegan_tf import tfds_source
+from vaegan_tf import stream, tfds_source
 from vaegan_tf.celeba import CelebAIndex, read_celeba
 from vaegan_tf.config import Config
 from vaegan_tf.corrupt import CorruptImages
@@ -83,17 +87,15 @@ def split_size(index: Index, split: str) -> int | None:
 
 def _examples(config: Config, index: Index, split: str, training: bool,
               input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
-    """(file path or encoded bytes, name, attributes) of a split, one pass; training: shuffled."""
+    """(file path or encoded bytes, name, attributes) of a split, one pass, in file order
+    (training, TFDS only: in TFDS's seeded per-pass order; files are shuffled by stream.py)."""
     if isinstance(index, TFDSIndex):
         return tfds_source.examples(index, split, training, config.seed, input_context)
     part = index.subset(np.isin(index.partition, SPLITS[split]))
     names = np.array(part.filenames)
     ds = tf.data.Dataset.from_tensor_slices((names, names, part.attributes))
     if input_context is not None:
-        # Each worker reads its own files; shuffling them all is cheap and complete.
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    if training:
-        ds = ds.shuffle(len(part), seed=config.seed, reshuffle_each_iteration=True)
     return ds
 
 
@@ -141,18 +143,9 @@ def _finish(image: tf.Tensor, attributes: tf.Tensor, seed: tf.Tensor,
     return to_unit_range(pixels), attributes
 
 
-def make_dataset(config: Config, split: str, training: bool, index: Index | None = None,
-                 corrupt: CorruptImages | None = None,
-                 input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-    """Batches of (images float32 [B, S, S, 3] in [-1, 1], attributes float32 [B, A]) of a split.
-
-    training=True: shuffled (reshuffled each pass, deterministic for config.seed), randomly
-    flipped (and augmented with config.augment), endless, full batches only. training=False: file
-    order, one pass, last batch may be short, no randomness. Pass `index` (from load_index) to
-    avoid reading the annotation files again, `corrupt` to collect the images --skip_corrupt
-    skipped, and `input_context` (tf.distribute) to read only this worker's share, in batches of
-    the per-replica size.
-    """
+def _checked(config: Config, split: str, index: Index | None,
+             input_context: tf.distribute.InputContext | None) -> tuple[Index, int | None, int]:
+    """(index, examples in the split or None, batch size of this pipeline), or a clear error."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     index = index if index is not None else load_index(config)
@@ -162,32 +155,132 @@ def make_dataset(config: Config, split: str, training: bool, index: Index | None
     batch_size = config.batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
-    if training and n is not None and n < batch_size:
+    return index, n, batch_size
+
+
+def _enough(config: Config, split: str, n: int | None, batch_size: int) -> None:
+    if n is not None and n < batch_size:
         raise DataError(f"the {split} split of {config.data_dir} has {n} images, fewer than one "
                         f"batch of --batch_size={batch_size}")
 
-    mode = cache_lib.choose(config, n)
-    shuffled_later = mode != "none"  # a cache replays its first pass: shuffle after it instead
+
+def _arrays(config: Config, index: Index, split: str, corrupt: CorruptImages | None,
+            mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """The split's uint8 crops and attributes as arrays: mapped from the file cache or decoded
+    into memory."""
     if mode == "file":
-        ds = cache_lib.file_cached(config, index, split, corrupt, training, input_context,
-                                   lambda found: decoded(config, index, split, False, found))
+        return cache_lib.file_arrays(config, index, split, corrupt,
+                                     lambda found: decoded(config, index, split, False, found))
+    crops, attributes = cache_lib.memory_arrays(decoded(config, index, split, False, corrupt),
+                                                split_size(index, split))
+    if not len(crops):
+        raise DataError(f"the {split} split of {config.data_dir} has no readable images")
+    return crops, attributes
+
+
+def make_dataset(config: Config, split: str, training: bool, index: Index | None = None,
+                 corrupt: CorruptImages | None = None,
+                 input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """Batches of (images float32 [B, S, S, 3] in [-1, 1], attributes float32 [B, A]) of a split.
+
+    training=True: `training_stream(...)(0)`, the endless shuffled stream from its start.
+    training=False: file order, one pass, last batch may be short, no randomness. Pass `index`
+    (from load_index) to avoid reading the annotation files again, `corrupt` to collect the
+    images --skip_corrupt skipped, and `input_context` (tf.distribute) to read only this worker's
+    share, in batches of the per-replica size.
+    """
+    if training:
+        return training_stream(config, split, index, corrupt, input_context)(0)
+    index, n, batch_size = _checked(config, split, index, input_context)
+    mode = cache_lib.choose(config, n)
+    if mode == "file":
+        ds = cache_lib.in_order(*_arrays(config, index, split, corrupt, mode), input_context)
     else:
-        ds = decoded(config, index, split, training and not shuffled_later, corrupt,
-                     input_context)
+        ds = decoded(config, index, split, False, corrupt, input_context)
         if mode == "memory":
             ds = ds.cache()
-    if not training:
-        ds = ds.map(lambda image, attributes: (to_unit_range(image), attributes))
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(lambda image, attributes: (to_unit_range(image), attributes))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    if shuffled_later:
-        ds = ds.shuffle(min(n or config.shuffle_buffer, config.shuffle_buffer), seed=config.seed,
-                        reshuffle_each_iteration=True)
-    ds = ds.repeat()
-    # A seeded stream of per-example seeds: flips and jitter differ between passes yet are
-    # reproducible for config.seed.
-    seeds = tf.data.Dataset.random(seed=config.seed + 1).batch(2)
+
+# Without a cache, --skip_corrupt replaces an unreadable image by the first readable one among the
+# next few of its pass, so every position still yields an example and steps keep their batches.
+STAND_INS = 8
+
+
+def training_stream(config: Config, split: str, index: Index | None = None,
+                    corrupt: CorruptImages | None = None,
+                    input_context: tf.distribute.InputContext | None = None
+                    ) -> Callable[[int], tf.data.Dataset]:
+    """`batches(first_step)`: the training batches of a split from step `first_step` on.
+
+    Shuffled in a new order each pass, randomly flipped (and augmented with config.augment), all
+    a function of config.seed and the position in the stream (stream.py); endless, full batches
+    only. Starting at step s costs the same as starting at 0: example positions map straight to
+    example indices, read from the cache's arrays or from the image files. Only TFDS without a
+    cache reads its records in sequence; there `batches(s)` skips s batches.
+    """
+    index, n, batch_size = _checked(config, split, index, input_context)
+    _enough(config, split, n, batch_size)
+    mode = cache_lib.choose(config, n)
+    if mode == "none" and isinstance(index, TFDSIndex):
+        return _sequential_stream(config, index, split, corrupt, input_context, batch_size)
+
+    if mode != "none":
+        crops, attributes = _arrays(config, index, split, corrupt, mode)
+        n = len(crops)
+        _enough(config, split, n, batch_size)
+
+        def examples(positions: tf.data.Dataset) -> tf.data.Dataset:
+            def at(p: tf.Tensor):
+                images, attrs = cache_lib.gather(crops, attributes,
+                                                 stream.example_index(p, n, config.seed))
+                return images, attrs, p
+            return positions.batch(batch_size).map(at, num_parallel_calls=tf.data.AUTOTUNE,
+                                                   deterministic=True).unbatch()
+    else:
+        part = index.subset(np.isin(index.partition, SPLITS[split]))
+        names, attrs_of = tf.constant(np.array(part.filenames)), tf.constant(part.attributes)
+        decode = _decoder(config.crop, config.image_size, from_files=True)
+        tries = STAND_INS if config.skip_corrupt else 1
+
+        def one(p: tf.Tensor) -> tf.data.Dataset:
+            candidates = tf.data.Dataset.range(tries).map(
+                lambda j: stream.example_index(p, n, config.seed, j))
+            read = candidates.flat_map(lambda k: decode(names[k], names[k], attrs_of[k]))
+            if config.skip_corrupt:
+                found = corrupt if corrupt is not None else CorruptImages()
+                # The first readable candidate, else the last one, to fail naming its file.
+                read = read.filter(found.keep).concatenate(read.skip(tries - 1)).take(1)
+            return read.map(corrupt_lib.assert_ok).map(lambda image, a: (image, a, p))
+
+        def examples(positions: tf.data.Dataset) -> tf.data.Dataset:
+            return positions.interleave(one, cycle_length=DECODE_CYCLE, block_length=1,
+                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def batches(first_step: int) -> tf.data.Dataset:
+        positions = stream.positions(first_step, config.batch_size)
+        if input_context is not None:  # this pipeline's share of each global batch
+            positions = positions.shard(input_context.num_input_pipelines,
+                                        input_context.input_pipeline_id)
+        ds = examples(positions).map(
+            lambda image, attrs, p: _finish(image, attrs, stream.augmentation_seed(p, config.seed),
+                                            config),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return batches
+
+
+def _sequential_stream(config: Config, index: TFDSIndex, split: str,
+                       corrupt: CorruptImages | None,
+                       input_context: tf.distribute.InputContext | None,
+                       batch_size: int) -> Callable[[int], tf.data.Dataset]:
+    """TFDS records without a cache: TFDS's own seeded per-pass shuffle, read in sequence."""
+    ds = decoded(config, index, split, True, corrupt, input_context).repeat()
+    seeds = tf.data.Dataset.counter(dtype=tf.int64).map(
+        lambda p: stream.augmentation_seed(p, config.seed))
     ds = tf.data.Dataset.zip((ds, seeds)).map(
         lambda example, seed: _finish(example[0], example[1], seed, config),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return lambda first_step: ds.skip(first_step)

@@ -35,7 +35,7 @@ def resolve_config(config: Config, workdir: str) -> Config:
                               "filled from the dataset")
         config = config.replace(num_attributes=count)
     if not config.cache_dir and config.cache in ("auto", "file"):
-        # Splits too big for memory are cached as TFRecords beside the run (data.make_dataset).
+        # Splits too big for memory are cached as arrays beside the run (data.make_dataset).
         config = config.replace(cache_dir=os.path.join(workdir, "cache"))
     return config
 
@@ -147,8 +147,7 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
     skipped = data.CorruptImages()  # filled only with --skip_corrupt
     # Also before writing: building a file cache may stop at a corrupt image.
     # Global batches: fit() splits each across the replicas (and workers, shard_by_data).
-    train_ds = distribute.shard_by_data(
-        data.make_dataset(config, config.train_split, training=True, index=index, corrupt=skipped))
+    train_batches = data.training_stream(config, config.train_split, index, skipped)
     validation = data.make_dataset(config, "validation", training=False, index=index,
                                    corrupt=skipped)
     val_ds = _validation_batches(config, index, validation, distribution.num_replicas)
@@ -195,11 +194,11 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
         # fit() ends early after a divergence rollback (the step went back) or a signal.
         while (start := int(model.step.numpy())) < config.train_steps and stop.signum is None:
             first_epoch = start // config.log_every
-            # The training stream is a pure function of the seed: skipping the steps already
-            # taken puts a resumed run on exactly the batches an uninterrupted one would see
+            # The training stream is a pure function of the seed and the step (stream.py): a
+            # resumed run starts at once on exactly the batches an uninterrupted one would see
             # (global batches, so on any number of replicas).
             model.fit(
-                train_ds.skip(start),
+                distribute.shard_by_data(train_batches(start)),
                 initial_epoch=first_epoch,
                 epochs=first_epoch + math.ceil((config.train_steps - start) / config.log_every),
                 steps_per_epoch=config.log_every,
