@@ -67,7 +67,8 @@ HELP = {
     "crop": "original (authors' CelebA 148x148 + blur), center108 (DCGAN) or center150 "
             "(authors' LFW crop)",
     "synthetic_images": "how many images the synthetic dataset draws",
-    "shuffle_buffer": "tf.data shuffle buffer size",
+    "shuffle_buffer": "shuffle buffer in examples, only for --dataset=tfds --cache=none (all else is "
+                      "read in a full per-pass permutation)",
     "augment": "light augmentation: small shifts, zoom, rotation, gamma/contrast/hue jitter",
     "cache": "cache of preprocessed crops: auto (memory if it fits, else file if --cache_dir), "
              "memory, file (TFRecords in --cache_dir) or none",

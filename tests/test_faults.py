@@ -235,3 +235,39 @@ def test_a_full_disk_stops_naming_the_checkpoint_and_keeps_the_previous_one(tmp_
     assert not [f for f in os.listdir(ckpts) if f.startswith(os.path.basename(failed))]
     assert tf.train.latest_checkpoint(str(ckpts)) == first
     assert len(_variables(first)) > 50  # still readable
+
+
+def test_ten_kills_at_random_moments_then_the_same_weights(tmp_path):
+    # Checkpoints, exports, sample grids and TensorBoard writes every few steps, so a SIGKILL at a
+    # random moment often lands inside one of them.
+    import random
+    flags = ["--deterministic", "--train_steps=150", "--checkpoint_every=3", "--export_every=30",
+             "--eval_every=3", "--image_every=3", f"--data_dir={tmp_path / 'data'}"]
+    subprocess.run(_tiny_cmd(tmp_path / "straight", *flags), check=True, capture_output=True,
+                   timeout=300)
+    killed, ckpts = tmp_path / "killed", tmp_path / "killed" / "checkpoints"
+    rng, kills = random.Random(0), 0
+    while kills < 10:
+        events = killed / "tensorboard" / "train"
+        before = len(os.listdir(events)) if events.exists() else 0
+        proc = subprocess.Popen(_tiny_cmd(killed, *flags), stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and not (
+                events.exists() and len(os.listdir(events)) > before):
+            time.sleep(0.01)  # until this process opens its event file: then it is training
+        time.sleep(rng.uniform(0.0, 2.5))
+        if proc.poll() is not None:
+            break  # it finished first
+        proc.kill()
+        proc.wait()
+        kills += 1
+        state = tf.train.get_checkpoint_state(str(ckpts))
+        for path in (state.all_model_checkpoint_paths if state else []):
+            assert len(_variables(path)) > 50, path  # every checkpoint left behind restores
+    assert kills == 10
+    subprocess.run(_tiny_cmd(killed, *flags), check=True, capture_output=True, timeout=300)
+    a = _variables(str(tmp_path / "straight" / "checkpoints" / "ckpt-150"))
+    b = _variables(str(ckpts / "ckpt-150"))
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

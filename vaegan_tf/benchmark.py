@@ -7,7 +7,7 @@ it for several configs in one process to compare them (the peak is measured once
 peak_matmul_gflops: chained square matmuls in the precision's compute dtype, on the device
 training uses.
 input_pipeline_throughput: images/s of the training pipeline decoding JPEG files every epoch
-(--cache=none) and reading the preprocessed crops from the TFRecord cache (--cache=file).
+(--cache=none) and reading the preprocessed crops from the file cache's arrays (--cache=file).
 training_with_pipeline: training images/s fed by the real pipeline against the same model fed
 the same batches from in-memory tensors; the input pipeline's cost is the gap between them.
 run_benchmark measures all of them and merges them into WORKDIR/benchmark.json.

@@ -122,9 +122,10 @@ class Config:
     data_dir: str = ""  # CelebA root / TFDS data_dir / synthetic output ("" = <workdir>/data)
     crop: str = "original"  # authors' 148x148 crop + blur (original) or DCGAN's 108x108 centre crop
     synthetic_images: int = 4000  # number of images the synthetic dataset draws
-    shuffle_buffer: int = 10_000  # tf.data shuffle buffer in examples
+    shuffle_buffer: int = 10_000  # examples; only for --dataset=tfds --cache=none, read in sequence
+    # (cached data and image files are read in a full per-pass permutation: stream.py)
     augment: bool = False  # light random shift/zoom/rotation and gamma/contrast/hue jitter
-    cache: str = "auto"  # uint8 crops cached in memory, as TFRecords in cache_dir, or not (CACHES)
+    cache: str = "auto"  # uint8 crops cached in memory, as arrays in cache_dir, or not (CACHES)
     cache_dir: str = ""  # folder of --cache=file shards ("" = <workdir>/cache when training)
     skip_corrupt: bool = False  # skip (and count) corrupt images instead of stopping at the first
     tfds_manual_dir: str = ""  # --dataset=tfds: CelebA's 5 files ("" = <data_dir>/downloads/manual)

@@ -245,10 +245,13 @@ def training_stream(config: Config, split: str, index: Index | None = None,
         tries = STAND_INS if config.skip_corrupt else 1
 
         def one(p: tf.Tensor) -> tf.data.Dataset:
-            candidates = tf.data.Dataset.range(tries).map(
-                lambda j: stream.example_index(p, n, config.seed, j))
-            read = candidates.flat_map(lambda k: decode(names[k], names[k], attrs_of[k]))
-            if config.skip_corrupt:
+            if tries == 1:
+                k = stream.example_index(p, n, config.seed)
+                read = decode(names[k], names[k], attrs_of[k])
+            else:
+                candidates = tf.data.Dataset.range(tries).map(
+                    lambda j: stream.example_index(p, n, config.seed, j))
+                read = candidates.flat_map(lambda k: decode(names[k], names[k], attrs_of[k]))
                 found = corrupt if corrupt is not None else CorruptImages()
                 # The first readable candidate, else the last one, to fail naming its file.
                 read = read.filter(found.keep).concatenate(read.skip(tries - 1)).take(1)
@@ -275,8 +278,11 @@ def _sequential_stream(config: Config, index: TFDSIndex, split: str,
                        corrupt: CorruptImages | None,
                        input_context: tf.distribute.InputContext | None,
                        batch_size: int) -> Callable[[int], tf.data.Dataset]:
-    """TFDS records without a cache: TFDS's own seeded per-pass shuffle, read in sequence."""
-    ds = decoded(config, index, split, True, corrupt, input_context).repeat()
+    """TFDS records without a cache, read in sequence: TFDS's seeded file order each pass, then a
+    --shuffle_buffer of examples."""
+    ds = decoded(config, index, split, True, corrupt, input_context)
+    ds = ds.shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    ds = ds.repeat()
     seeds = tf.data.Dataset.counter(dtype=tf.int64).map(
         lambda p: stream.augmentation_seed(p, config.seed))
     ds = tf.data.Dataset.zip((ds, seeds)).map(

@@ -84,8 +84,8 @@ def examples(index: TFDSIndex, split: str, training: bool, seed: int,
              input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """(encoded JPEG bytes, a name for messages, float32 [40] attributes) of a split, one pass.
 
-    Training reads the files in a seeded shuffled order (the example shuffle comes later, in
-    make_dataset); evaluation reads them in order.
+    Training reads the files in a seeded shuffled order (examples are shuffled later, by
+    data.py); evaluation reads them in order.
     """
     import tensorflow_datasets as tfds
 
