@@ -238,15 +238,25 @@ def test_a_full_disk_stops_naming_the_checkpoint_and_keeps_the_previous_one(tmp_
 
 
 def test_ten_kills_at_random_moments_then_the_same_weights(tmp_path):
-    # Checkpoints, exports, sample grids and TensorBoard writes every few steps, so a SIGKILL at a
-    # random moment often lands inside one of them.
+    # Checkpoints, exports, sample grids and TensorBoard writes every few steps. A kill comes at a
+    # random moment, or as soon as the phase it waits for (an export or a checkpoint being
+    # written) shows, if it does within 10 s.
     import random
-    flags = ["--deterministic", "--train_steps=150", "--checkpoint_every=3", "--export_every=30",
+    flags = ["--deterministic", "--train_steps=150", "--checkpoint_every=3", "--export_every=15",
              "--eval_every=3", "--image_every=3", f"--data_dir={tmp_path / 'data'}"]
     subprocess.run(_tiny_cmd(tmp_path / "straight", *flags), check=True, capture_output=True,
                    timeout=300)
     killed, ckpts = tmp_path / "killed", tmp_path / "killed" / "checkpoints"
-    rng, kills = random.Random(0), 0
+    staging = killed / "export" / ".tmp"
+
+    def now_in(phase: str) -> bool:  # seen from outside: the files each phase has half-written
+        if phase == "export":
+            return staging.exists() and any(staging.iterdir())
+        if phase == "checkpoint":
+            return ckpts.exists() and any(n.endswith("_temp") for n in os.listdir(ckpts))
+        return False  # "random": no phase waited for
+    rng, kills, hits = random.Random(0), 0, []
+    phases = ["export", "checkpoint", "random"] * 4
     while kills < 10:
         events = killed / "tensorboard" / "train"
         before = len(os.listdir(events)) if events.exists() else 0
@@ -255,16 +265,22 @@ def test_ten_kills_at_random_moments_then_the_same_weights(tmp_path):
         while time.time() < deadline and proc.poll() is None and not (
                 events.exists() and len(os.listdir(events)) > before):
             time.sleep(0.01)  # until this process opens its event file: then it is training
-        time.sleep(rng.uniform(0.0, 2.5))
+        phase = phases[kills]
+        deadline = time.time() + (rng.uniform(0.0, 2.5) if phase == "random" else 10.0)
+        while time.time() < deadline and not now_in(phase):
+            time.sleep(0.002)
+        hit = now_in(phase)
         if proc.poll() is not None:
             break  # it finished first
         proc.kill()
         proc.wait()
         kills += 1
+        hits.append(phase if hit else "random")
         state = tf.train.get_checkpoint_state(str(ckpts))
         for path in (state.all_model_checkpoint_paths if state else []):
             assert len(_variables(path)) > 50, path  # every checkpoint left behind restores
-    assert kills == 10
+    assert kills == 10 and "export" in hits, hits  # at least one kill halfway through an export
+    print("kills:", hits)
     subprocess.run(_tiny_cmd(killed, *flags), check=True, capture_output=True, timeout=300)
     a = _variables(str(tmp_path / "straight" / "checkpoints" / "ckpt-150"))
     b = _variables(str(ckpts / "ckpt-150"))

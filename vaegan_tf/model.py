@@ -148,8 +148,10 @@ class VAEGAN(keras.Model):
         self.fake_kinds = fake_kinds(config)
         self.noise = keras.random.SeedGenerator(config.seed, name="noise")
         # Validation draws its own noise, so how often it runs never changes training's draws
-        # (a resumed run must see the same noise as an uninterrupted one).
+        # (a resumed run must see the same noise as an uninterrupted one), and every pass starts
+        # it afresh (evaluate), so a pass's draws do not depend on the passes before it either.
         self.eval_noise = keras.random.SeedGenerator(config.seed + 1, name="eval_noise")
+        self._eval_noise_start = self.eval_noise.state.numpy()
         self.step = _counter("step")
         # Divergence guard state: the learning-rate factor, and non-finite steps seen in a row
         # (the longest run since the guard last looked), kept on the device so no step syncs.
@@ -369,6 +371,13 @@ class VAEGAN(keras.Model):
 
     def _apply(self, name: str, grads: list) -> None:
         self.optimizers[name].apply(grads, self.networks[name].trainable_variables)
+
+    def evaluate(self, *args, **kwargs):
+        # fit() validates through this too. A run resumed from a checkpoint written just before
+        # a validation pass does not repeat that pass: without the reset, the noise of every
+        # later pass (and the checkpointed state) would differ from an uninterrupted run's.
+        self.eval_noise.state.assign(self._eval_noise_start)
+        return super().evaluate(*args, **kwargs)
 
     def test_step(self, data):
         images, attributes = self._unpack(data)
