@@ -33,6 +33,8 @@ HELP = {
                   "a GAN pass on [x, fakes]) or one (a single pass on [x, x~, x_p], paper literal)",
     "llike_stop_target": "no gradient through the target Dis_l(x) of L_llike (authors)",
     "dec_batch": "Dec(z) and Dec(z_p) in separate calls (authors) or one joint call",
+    "dec_statistics": "which separate Dec calls update the BN statistics inference uses: recon "
+                      "(authors), prior (what samples are drawn from) or both",
     "gan_fakes": "fakes the GAN sees: prior = Dec(z_p) only (authors), both (Eq. 10), "
                  "recon = Dec(Enc(x)) only",
     "dis_batch": "Dis BatchNorm statistics within a pass: joint over its sources (authors) or "
@@ -129,7 +131,8 @@ _CHOICES = {"model": config_lib.MODELS, "dataset": config_lib.DATASETS, "crop": 
             "dis_batch": config_lib.DIS_BATCHES, "precision": config_lib.PRECISIONS,
             "step": config_lib.STEPS, "strategy": config_lib.STRATEGIES,
             "protocol": config_lib.PROTOCOLS, "dis_passes": config_lib.DIS_PASSES,
-            "dec_batch": config_lib.DEC_BATCHES, "init": config_lib.INITS,
+            "dec_batch": config_lib.DEC_BATCHES,
+            "dec_statistics": config_lib.DEC_STATISTICS, "init": config_lib.INITS,
             "rmsprop_eps": config_lib.RMSPROP_EPS, "train_split": config_lib.TRAIN_SPLITS}
 for _field in dataclasses.fields(config_lib.Config):
     if _field.name in _CHOICES:

@@ -349,6 +349,28 @@ def test_dec_batch_in_the_training_step(dec_batch):
     np.testing.assert_allclose(float(terms["llike"]), float(ref["llike"]), rtol=1e-4)
 
 
+@pytest.mark.parametrize("statistics", ["recon", "prior", "both"])
+def test_dec_statistics_come_from_the_chosen_calls(statistics):
+    # Dec's BN moving statistics (what samples and exports are drawn with) after one step: those
+    # of the reference's own Dec calls on z, on z_p, or on z then z_p.
+    model = _model(dec_statistics=statistics)
+    x = _images()
+    before = _moving(model.decoder)
+    noise, z_p = _noise(model, x.shape[0])
+    mean, log_var = model.encoder(x, training=True)
+    z = mean + tf.exp(0.5 * log_var) * noise
+    for codes in {"recon": [z], "prior": [z_p], "both": [z, z_p]}[statistics]:
+        model.decoder(codes, training=True)
+    expected = _moving(model.decoder)
+    for v in model.decoder.non_trainable_variables:
+        v.assign(before[v.path])
+    model.train_step(x)
+    after = _moving(model.decoder)
+    for path, value in expected.items():
+        assert not np.allclose(value, before[path]), path
+        np.testing.assert_allclose(after[path], value, rtol=1e-5, atol=1e-6, err_msg=path)
+
+
 # --- the whole recipe at once ---
 
 def test_authors_defaults_against_the_reference():

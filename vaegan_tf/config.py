@@ -21,6 +21,7 @@ DIS_BATCHES = ("joint", "separate")
 GAN_LOSSES = ("non_saturating", "saturating")
 DIS_PASSES = ("two", "one")
 DEC_BATCHES = ("separate", "joint")
+DEC_STATISTICS = ("recon", "prior", "both")
 INITS = ("deeppy", "glorot")
 RMSPROP_EPS = ("after_sqrt", "inside_sqrt")
 LR_SCHEDULES = ("gamma", "constant", "polynomial")
@@ -71,6 +72,12 @@ class Config:
     dis_passes: str = "two"
     llike_stop_target: bool = True  # authors: no gradient through the target Dis_l(x) of L_llike
     dec_batch: str = "separate"  # authors: Dec(z) and Dec(z_p) in separate calls (own BN statistics)
+    # Which separate Dec calls update the BN moving statistics that inference (samples, exports)
+    # uses. authors: recon (their Dec(z_p) ran on a copy with statistics of its own); prior: the
+    # codes samples are drawn from, and the GAN's fakes; both: each call. Training itself always
+    # normalises with batch statistics, so this changes only what inference sees. A model with
+    # one Dec call (vae, gan) updates from it; --dec_batch=joint from the joint call.
+    dec_statistics: str = "recon"
     # Fakes the GAN sees. authors (CelebA/LFW runs): only Dec(z_p); both: Eq. 10's Dec(Enc(x)) too.
     gan_fakes: str = "prior"
     # Dis's BN batch statistics within a pass: one call over its sources (authors) or per source.
@@ -215,7 +222,8 @@ def _validate(c: Config) -> None:
     for name, choices in (("model", MODELS), ("dataset", DATASETS), ("crop", CROPS),
                           ("gan_fakes", GAN_FAKES), ("gan_loss", GAN_LOSSES), ("dis_batch", DIS_BATCHES),
                           ("lr_schedule", LR_SCHEDULES), ("cache", CACHES),
-                          ("dis_passes", DIS_PASSES), ("dec_batch", DEC_BATCHES), ("init", INITS),
+                          ("dis_passes", DIS_PASSES), ("dec_batch", DEC_BATCHES),
+                          ("dec_statistics", DEC_STATISTICS), ("init", INITS),
                           ("rmsprop_eps", RMSPROP_EPS), ("train_split", TRAIN_SPLITS),
                           ("precision", PRECISIONS), ("step", STEPS), ("strategy", STRATEGIES),
                           ("protocol", PROTOCOLS)):

@@ -232,8 +232,15 @@ class VAEGAN(keras.Model):
             codes["recon"] = encoded.z
         if "prior" in self.fake_kinds:
             codes["prior"] = cross_replica.normal((batch, self.config.latent_dim), noise)
-        return _call_per_source(self.decoder, codes, self._conditioning(attributes), training,
-                                joint=self.config.dec_batch == "joint")
+        joint = self.config.dec_batch == "joint"
+        if joint or len(codes) == 1 or not training or self.config.dec_statistics == "both":
+            return _call_per_source(self.decoder, codes, self._conditioning(attributes), training,
+                                    joint=joint)
+        return {source: _call_per_source(
+                    functools.partial(self.decoder,
+                                      update_statistics=source == self.config.dec_statistics),
+                    {source: z}, self._conditioning(attributes), training, joint=False)[source]
+                for source, z in codes.items()}
 
     def judge(self, images, attributes, encoded: Encoded | None, generated: dict,
               training: bool) -> dict[str, tf.Tensor]:

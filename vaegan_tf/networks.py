@@ -130,11 +130,14 @@ class Decoder(keras.Model):
         self.deconv_bns = [_bn(f"deconv{i}_bn", sync_batchnorm) for i in range(1, 4)]
         self.out = _conv(3, 1, "out", init, bias=True)
 
-    def call(self, z, attributes=None, training=False):
+    def call(self, z, attributes=None, training=False, update_statistics=True):
+        """update_statistics=False (training mode): BN normalises with the batch's statistics and
+        leaves the moving ones, which inference uses, to other calls (Config.dec_statistics)."""
+        bn = {"training": training, "update_statistics": update_statistics}
         z = _with_attributes(z, attributes, self.num_attributes, "decoder")
-        x = self.reshape(keras.ops.relu(self.fc_bn(self.fc(z), training=training)))
-        for deconv, bn in zip(self.deconvs, self.deconv_bns):
-            x = keras.ops.relu(bn(deconv(x), training=training))
+        x = self.reshape(keras.ops.relu(self.fc_bn(self.fc(z), **bn)))
+        for deconv, bn_layer in zip(self.deconvs, self.deconv_bns):
+            x = keras.ops.relu(bn_layer(deconv(x), **bn))
         return keras.ops.tanh(self.out(x))
 
     def get_config(self):
