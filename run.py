@@ -85,6 +85,8 @@ HELP = {
     "checkpoint_every": "steps between checkpoints",
     "keep_checkpoints": "how many checkpoints to keep",
     "export_every": "steps between SavedModel exports to WORKDIR/export (0 = only at the end)",
+    "checkpoint": "export/evaluate/attributes/sample: the checkpoint to read, a prefix "
+                  "(WORKDIR/checkpoints/ckpt-400) or a folder (its newest); default: the newest",
     "classifier_dir": "evaluate/attributes: attribute-classifier cache, shareable across runs "
                       "on the same data (default WORKDIR/classifier)",
     "classifier_steps": "training steps of the attribute classifier (trained once, then cached)",
@@ -111,8 +113,6 @@ HELP = {
 
 flags.DEFINE_enum("mode", "train", MODES, "what to do")
 flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoard, samples")
-flags.DEFINE_string("checkpoint", None, "--mode=export: checkpoint prefix or folder to export "
-                    "(default: the newest in WORKDIR/checkpoints)")
 flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
 flags.DEFINE_bool("benchmark_compare", False, "--mode=benchmark: also time every --step and "
                   "precision side by side in this process (ratios against float32 three_tape)")
@@ -154,7 +154,7 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
     elif mode == "export":
         # The run's own config.json describes the networks; model flags are not needed here.
         from export import saved_model
-        saved_model.export_from_workdir(workdir, FLAGS.checkpoint)
+        saved_model.export_from_workdir(workdir, config.checkpoint or None)
     elif mode in ("evaluate", "attributes", "sample"):
         # The run's config.json describes the networks; flags add what to measure (restore.py).
         from vaegan_tf import restore

@@ -254,22 +254,10 @@ def export_model(model: VAEGAN, workdir: str, version: int) -> dict[str, str | N
 # --- from a workdir's checkpoint ---
 
 def _checkpoint_path(workdir: str, checkpoint: str | None) -> str:
-    if not checkpoint:
-        path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-        if not path:
-            raise ExportError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}: "
-                              f"train first (--mode=train --workdir={workdir}) "
-                              "or pass --checkpoint")
-        return path
-    if os.path.isdir(checkpoint):
-        path = tf.train.latest_checkpoint(checkpoint)
-        if not path:
-            raise ExportError(f"--checkpoint={checkpoint}: no checkpoint in this folder")
-        return path
-    if not os.path.exists(checkpoint + ".index"):
-        raise ExportError(f"--checkpoint={checkpoint}: no such checkpoint "
-                          f"(expected {checkpoint}.index, e.g. {workdir}/checkpoints/ckpt-1000)")
-    return checkpoint
+    try:
+        return checkpointing.resolve(workdir, checkpoint or "")
+    except CheckpointError as e:
+        raise ExportError(str(e)) from None
 
 
 def restore_model(workdir: str, checkpoint: str | None = None) -> tuple[VAEGAN, str]:

@@ -72,6 +72,28 @@ def restore_latest(manager: tf.train.CheckpointManager) -> int:
     return 0
 
 
+def resolve(workdir: str, checkpoint: str = "") -> str:
+    """The checkpoint prefix an offline mode reads: `checkpoint` (a prefix such as
+    WORKDIR/checkpoints/ckpt-400, or a folder: its newest), else the newest in WORKDIR/checkpoints.
+    One that does not exist is a CheckpointError naming it, never a silent fallback."""
+    if not checkpoint:
+        path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+        if not path:
+            raise CheckpointError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}: "
+                                  f"train first (--mode=train --workdir={workdir}) "
+                                  "or pass --checkpoint")
+        return path
+    if os.path.isdir(checkpoint):
+        path = tf.train.latest_checkpoint(checkpoint)
+        if not path:
+            raise CheckpointError(f"--checkpoint={checkpoint}: no checkpoint in this folder")
+        return path
+    if not os.path.exists(checkpoint + ".index"):
+        raise CheckpointError(f"--checkpoint={checkpoint}: no such checkpoint (expected "
+                              f"{checkpoint}.index, e.g. {workdir}/checkpoints/ckpt-1000)")
+    return checkpoint
+
+
 def restore_networks(model, path: str) -> int:
     """Only the networks and the step from checkpoint `path`; returns the step.
 

@@ -44,7 +44,7 @@ RESUME_SAFE_FIELDS = frozenset({
 # Fields of the offline modes (evaluate, attributes, sample): they never shape a run.
 OFFLINE_FIELDS = frozenset({
     "classifier_dir", "classifier_steps", "inception_weights", "eval_images", "knn_dataset",
-    "knn_data_dir", "edit_attributes", "sample_seed",
+    "knn_data_dir", "edit_attributes", "sample_seed", "checkpoint",
     "protocol", "runs", "regressor_dir", "regressor_steps",
 })
 RESUME_SAFE_FIELDS = RESUME_SAFE_FIELDS | OFFLINE_FIELDS
@@ -148,6 +148,9 @@ class Config:
     # a multiple of checkpoint_every: only checkpointed (finite) states are exported
 
     # --- evaluation, attribute vectors and sampling (--mode=evaluate/attributes/sample) ---
+    # The checkpoint these modes and --mode=export read: a prefix (WORKDIR/checkpoints/ckpt-400)
+    # or a folder (its newest); "" = the newest in WORKDIR/checkpoints. A missing one is an error.
+    checkpoint: str = ""
     classifier_dir: str = ""  # cache of the attribute classifier ("" = <workdir>/classifier)
     classifier_steps: int = 1000  # training steps of the attribute classifier (once, then cached)
     inception_weights: str = ""  # InceptionV3 .h5 weights (no top) for real FID; "" = skip FID

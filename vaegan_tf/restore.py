@@ -49,12 +49,8 @@ def run_config(workdir: str, flags_config: Config, explicit: Iterable[str] = ())
 
 
 def restore_model(config: Config, workdir: str) -> tuple[VAEGAN, int]:
-    """The run's model restored from its newest checkpoint, and the step it holds."""
-    folder = os.path.join(workdir, "checkpoints")
-    if not tf.train.latest_checkpoint(folder):  # also a folder that does not exist
-        raise CheckpointError(f"no checkpoint in {folder}; train first with --mode=train "
-                              f"--workdir={workdir}")
-    path = tf.train.latest_checkpoint(folder)
+    """The run's model restored from config.checkpoint (default: its newest), and its step."""
+    path = checkpointing.resolve(workdir, config.checkpoint)
     model = VAEGAN(config)
     step = checkpointing.restore_networks(model, path)
     logging.info("Restored %s at step %d", path, step)
