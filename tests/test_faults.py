@@ -186,9 +186,11 @@ def _variables(path):
             if not n.startswith("save_counter")}
 
 
-def test_sigkill_then_resume_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("cache", ["memory", "file", "none"])
+def test_sigkill_then_resume_is_bit_identical(tmp_path, cache):
     flags = ["--deterministic", "--train_steps=12", "--checkpoint_every=3", "--eval_every=2",
-             "--image_every=4", f"--data_dir={tmp_path / 'data'}"]
+             "--image_every=4", f"--data_dir={tmp_path / 'data'}", f"--cache={cache}",
+             f"--cache_dir={tmp_path / 'cache'}"]
     subprocess.run(_tiny_cmd(tmp_path / "straight", *flags), check=True, capture_output=True,
                    timeout=180)
     killed = tmp_path / "killed"
