@@ -113,17 +113,20 @@ def _counter(name: str, dtype=tf.int64) -> tf.Variable:
 
 
 def _call_per_source(network, batches: dict, attributes, training: bool, joint: bool,
-                     split_outputs: int = 0) -> dict:
+                     split_outputs: int = 0, frozen: tuple = ()) -> dict:
     """{source: network(batch)}, cast to float32: one call on the concatenated batches (joint: BN
     statistics shared) or one call per batch (each with its own statistics).
 
     attributes: y for a conditional network, else None. split_outputs: how many tensors the
-    network returns (Dis: logits and features), 0 for one.
+    network returns (Dis: logits and features), 0 for one. frozen: sources whose separate call
+    leaves the BN moving statistics alone (update_statistics=False).
     """
     cast = (lambda o: tuple(_f32(t) for t in o)) if split_outputs else _f32
     if not joint or len(batches) == 1:
         y = {} if attributes is None else {"attributes": attributes}
-        return {k: cast(network(b, **y, training=training)) for k, b in batches.items()}
+        return {k: cast(network(b, **y, training=training,
+                                **({"update_statistics": False} if k in frozen else {})))
+                for k, b in batches.items()}
     y = {} if attributes is None else {"attributes": tf.concat([attributes] * len(batches), 0)}
     out = network(tf.concat(list(batches.values()), 0), **y, training=training)
     if not split_outputs:
@@ -232,15 +235,10 @@ class VAEGAN(keras.Model):
             codes["recon"] = encoded.z
         if "prior" in self.fake_kinds:
             codes["prior"] = cross_replica.normal((batch, self.config.latent_dim), noise)
-        joint = self.config.dec_batch == "joint"
-        if joint or len(codes) == 1 or not training or self.config.dec_statistics == "both":
-            return _call_per_source(self.decoder, codes, self._conditioning(attributes), training,
-                                    joint=joint)
-        return {source: _call_per_source(
-                    functools.partial(self.decoder,
-                                      update_statistics=source == self.config.dec_statistics),
-                    {source: z}, self._conditioning(attributes), training, joint=False)[source]
-                for source, z in codes.items()}
+        keep = self.config.dec_statistics  # the calls that move the statistics inference uses
+        frozen = tuple(s for s in codes if keep not in ("both", s)) if len(codes) > 1 else ()
+        return _call_per_source(self.decoder, codes, self._conditioning(attributes), training,
+                                joint=self.config.dec_batch == "joint", frozen=frozen)
 
     def judge(self, images, attributes, encoded: Encoded | None, generated: dict,
               training: bool) -> dict[str, tf.Tensor]:
