@@ -7,6 +7,7 @@ Layout under the workdir (the version is the training step):
     export/decoder/<step>/   serving_default: z float32 [B, latent] -> images float32 [B, S, S, 3]
                              decode_png:      z float32 [B, latent] -> png_bytes string [B]
     export/models.config     ModelServerConfig text proto for `tensorflow_model_server`
+    export/vaegan.keras      the whole model for `keras.models.load_model` (keras_model.py)
 A `gan` has no encoder, so only the decoder is exported. A conditional run's (--conditional)
 signatures all take a second input `attributes` float32 [B, A], the vector y, beside the first.
 
@@ -27,6 +28,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from export.keras_model import write_keras
 from vaegan_tf import checkpointing
 from vaegan_tf.config import Config
 from vaegan_tf.data import preprocess
@@ -277,11 +279,14 @@ def restore_model(workdir: str, checkpoint: str | None = None) -> tuple[VAEGAN, 
 
 
 def export_from_workdir(workdir: str, checkpoint: str | None = None) -> dict[str, str | None]:
-    """Restores a checkpoint of a training run and exports it, versioned by its training step."""
+    """Restores a checkpoint of a training run and exports it, versioned by its training step:
+    the SavedModels and export/vaegan.keras ({'encoder', 'decoder', 'keras': path or None})."""
     model, path = restore_model(workdir, checkpoint)
     step = int(model.step.numpy())
     logging.info("Exporting %s (step %d)", path, step)
-    return export_model(model, workdir, step)
+    written = export_model(model, workdir, step)
+    written["keras"] = write_keras(model, os.path.join(workdir, EXPORT_DIR))
+    return written
 
 
 class ExportCallback(keras.callbacks.Callback):
@@ -318,4 +323,5 @@ class ExportCallback(keras.callbacks.Callback):
                             "not in a finite state)", self.step)
             return
         export_model(self.model, self.workdir, self.step)
+        write_keras(self.model, os.path.join(self.workdir, EXPORT_DIR))
         self.exported = self.step

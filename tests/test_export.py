@@ -261,7 +261,8 @@ def test_versions_are_never_overwritten(trained, tmp_path):
     shutil.copytree(os.path.join(workdir, "checkpoints"), os.path.join(copy, "checkpoints"))
 
     written = export_from_workdir(copy)  # the newest checkpoint: step 4
-    assert written == {n: os.path.join(copy, "export", n, "4") for n in ("encoder", "decoder")}
+    assert written == {**{n: os.path.join(copy, "export", n, "4") for n in ("encoder", "decoder")},
+                       "keras": os.path.join(copy, "export", "vaegan.keras")}
     weights = os.path.join(copy, "export", "encoder", "4", "variables",
                            "variables.data-00000-of-00001")
     before = open(weights, "rb").read()

@@ -135,8 +135,14 @@ def _call_per_source(network, batches: dict, attributes, training: bool, joint: 
     return {k: tuple(p[i] for p in parts) for i, k in enumerate(batches)}
 
 
+@keras.saving.register_keras_serializable(package="vaegan_tf")
 class VAEGAN(keras.Model):
-    """The paper's model; `config.model` selects which of the five variants it trains."""
+    """The paper's model; `config.model` selects which of the five variants it trains.
+
+    `model.save("x.keras")` / `keras.models.load_model("x.keras")` round-trip it: its Keras config
+    is its Config (and the step it was saved at), which rebuilds the same networks; the weights and
+    BN statistics follow in the archive.
+    """
 
     def __init__(self, config: Config, **kwargs):
         super().__init__(name=kwargs.pop("name", config.model), **kwargs)
@@ -162,6 +168,23 @@ class VAEGAN(keras.Model):
         self.bad_streak = _counter("bad_streak")
         self.worst_streak = _counter("worst_streak")
         self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in _metric_names(config)}
+        self.built = True  # every variable exists (build_networks); nothing is built on first call
+
+    def get_config(self):
+        return {"name": self.name, "config": self.config.to_dict(), "step": int(self.step.numpy())}
+
+    @classmethod
+    def from_config(cls, config):
+        model = cls(Config.from_dict(config["config"]), name=config.get("name"))
+        model.step.assign(config.get("step", 0))
+        return model
+
+    def get_compile_config(self):
+        # compile() has no settings beyond the default optimizers (Keras skips an empty dict).
+        return {"optimizers": "default"} if self.compiled else None
+
+    def compile_from_config(self, config):
+        self.compile()  # default optimizers, fresh: their slots are in checkpoints, not .keras
 
     @property
     def networks(self) -> dict[str, keras.Model]:

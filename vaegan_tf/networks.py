@@ -78,6 +78,7 @@ def _check_image_size(image_size: int) -> None:
         raise ValueError(f"image_size must be a multiple of 8 and >= 16, got {image_size}")
 
 
+@keras.saving.register_keras_serializable(package="vaegan_tf")
 class Encoder(keras.Model):
     """q(z|x) (q(z|x, y) when conditional): images [B, S, S, 3] in [-1, 1] (and attributes
     [B, num_attributes]) -> (mean, log_var), each [B, latent_dim]."""
@@ -109,6 +110,7 @@ class Encoder(keras.Model):
                 "num_attributes": self.num_attributes, "init": self.init}
 
 
+@keras.saving.register_keras_serializable(package="vaegan_tf")
 class Decoder(keras.Model):
     """p(x|z) (p(x|z, y) when conditional) and the GAN generator: z [B, latent_dim] (and
     attributes [B, num_attributes]) -> images [B, S, S, 3] in [-1, 1]."""
@@ -146,6 +148,7 @@ class Decoder(keras.Model):
                 "init": self.init}
 
 
+@keras.saving.register_keras_serializable(package="vaegan_tf")
 class Discriminator(keras.Model):
     """Dis: images [B, S, S, 3] (and attributes [B, num_attributes] when conditional) ->
     (logit [B], Dis_l features [B, S/8, S/8, 8*width]).
