@@ -26,7 +26,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from vaegan_tf import classifier, data, metrics, restore, table2
+from vaegan_tf import classifier, data, metrics, restore, summaries, table2
 from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError, ConfigError, DataError
 
@@ -171,6 +171,7 @@ def evaluate(config: Config, workdir: str) -> dict:
         record["fid"] = inception_fid(config.inception_weights, test_x, samples, bs)
 
     restore.append_jsonl(os.path.join(workdir, "metrics.jsonl"), record)
+    summaries.write_hparams(workdir, config)  # also for a run trained before HParams existed
     writer = restore.evaluate_writer(workdir)
     with writer.as_default(step=step):
         for key in METRIC_KEYS:

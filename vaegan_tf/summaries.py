@@ -1,4 +1,5 @@
-"""What a run shows: TensorBoard scalars and image grids, sample PNGs, and images/s in the progbar."""
+"""What a run shows: TensorBoard scalars, image grids and hyperparameters, sample PNGs, and
+images/s in the progbar."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image
+from tensorboard.plugins.hparams import api as hparams_api
+
+from vaegan_tf.config import RESUME_SAFE_FIELDS, Config
 
 
 def image_grid(images: np.ndarray, cols: int) -> np.ndarray:
@@ -31,6 +35,27 @@ def write_png(path: str, grid: np.ndarray) -> None:
     tmp = path + ".tmp.png"
     Image.fromarray(grid).save(tmp)
     os.replace(tmp, path)  # a crash mid-write never leaves a half PNG under the real name
+
+
+def hyperparameters(config: Config) -> dict:
+    """The fields that shape what a run learns: all but how long and loudly it runs, where its
+    files are and what the offline modes measure (RESUME_SAFE_FIELDS), keeping train_steps."""
+    return {k: v for k, v in config.to_dict().items()
+            if k not in RESUME_SAFE_FIELDS or k == "train_steps"}
+
+
+def write_hparams(workdir: str, config: Config) -> None:
+    """Records the run in TensorBoard's HParams dashboard, at the root of its logdir.
+
+    The dashboard pairs each run's hyperparameters with the last value of every scalar in the
+    folders below (train/, validation/, evaluate/), so `tensorboard --logdir runs/` lines up
+    several runs' final metrics in one table. The run is named after its workdir.
+    """
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+    with writer.as_default():
+        trial = os.path.basename(os.path.normpath(os.path.abspath(workdir)))
+        hparams_api.hparams(hyperparameters(config), trial_id=trial)
+    writer.close()
 
 
 def learning_rate(optimizer) -> float:

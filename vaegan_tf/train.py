@@ -173,6 +173,7 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
         sample_y, val_y = _fixed_attributes(config, validation)
         tensorboard = summaries.TensorBoardLogger(workdir, config.image_every, sample_z,
                                                   val_images, throughput, sample_y, val_y)
+        summaries.write_hparams(workdir, config)
     checkpoints = checkpointing.CheckpointCallback(manager, config.checkpoint_every,
                                                    config.train_steps)
     callbacks = [
