@@ -17,7 +17,7 @@ from absl import app, flags, logging  # noqa: E402
 from vaegan_tf import config as config_lib  # noqa: E402
 from vaegan_tf.errors import Interrupted, UserError  # noqa: E402
 
-MODES = ("train", "evaluate", "export", "sample", "attributes", "benchmark")
+MODES = ("train", "evaluate", "export", "sample", "attributes", "embed", "benchmark")
 
 HELP = {
     "model": "which of the paper's five models to train",
@@ -85,13 +85,14 @@ HELP = {
     "checkpoint_every": "steps between checkpoints",
     "keep_checkpoints": "how many checkpoints to keep",
     "export_every": "steps between SavedModel exports to WORKDIR/export (0 = only at the end)",
-    "checkpoint": "export/evaluate/attributes/sample: the checkpoint to read, a prefix "
+    "checkpoint": "export/evaluate/attributes/sample/embed: the checkpoint to read, a prefix "
                   "(WORKDIR/checkpoints/ckpt-400) or a folder (its newest); default: the newest",
     "classifier_dir": "evaluate/attributes: attribute-classifier cache, shareable across runs "
                       "on the same data (default WORKDIR/classifier)",
     "classifier_steps": "training steps of the attribute classifier (trained once, then cached)",
     "inception_weights": "evaluate: local InceptionV3 no-top .h5 weights; adds real FID",
-    "eval_images": "evaluate/attributes: images per split (and samples) the metrics use, at most",
+    "eval_images": "evaluate/attributes/embed: images per split (and samples) the metrics and "
+                   "the Projector use, at most",
     "knn_dataset": "evaluate: kNN on a prepared TFDS dataset's label (e.g. cifar10) instead of "
                    "the attributes",
     "knn_data_dir": "evaluate: TFDS data_dir holding --knn_dataset (default: TFDS's own)",
@@ -155,7 +156,7 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
         # The run's own config.json describes the networks; model flags are not needed here.
         from export import saved_model
         saved_model.export_from_workdir(workdir, config.checkpoint or None)
-    elif mode in ("evaluate", "attributes", "sample"):
+    elif mode in ("evaluate", "attributes", "sample", "embed"):
         # The run's config.json describes the networks; flags add what to measure (restore.py).
         from vaegan_tf import restore
         explicit = {f.name for f in dataclasses.fields(config_lib.Config) if FLAGS[f.name].present}
@@ -166,6 +167,11 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
         elif mode == "attributes":
             from vaegan_tf import attributes
             print(attributes.format_table(attributes.attribute_mode(config, workdir)))
+        elif mode == "embed":
+            from vaegan_tf import embed
+            record = embed.embed_mode(config, workdir)
+            print(f"{record['points']} points in {record['folder']}: "
+                  f"tensorboard --logdir {os.path.join(workdir, 'tensorboard')}, Projector tab")
         else:
             from vaegan_tf import sampling
             for path in sampling.sample_mode(config, workdir):
@@ -177,7 +183,7 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
                                 compare=FLAGS.benchmark_compare, profile=FLAGS.benchmark_profile)
     else:
         raise UserError(f"--mode={mode} is not available in this version; "
-                        "use --mode=train, evaluate, attributes, sample or export")
+                        "use --mode=train, evaluate, attributes, sample, embed or export")
 
 
 def main(argv):
