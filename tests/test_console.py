@@ -1,0 +1,62 @@
+"""console.py: TensorFlow's start-up notices dropped, everything else on stderr kept."""
+
+import logging
+import os
+import subprocess
+import sys
+
+from vaegan_tf import console
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# As TensorFlow 2.21 prints them on a CPU machine.
+NOISE = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1796030841.528181   27573 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results.
+I0000 00:00:1796030841.528556   27573 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+E0000 00:00:1796030843.710354   27573 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
+I0000 00:00:1796031019.954030   30335 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions.
+To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
+"""
+KEPT = """\
+E0000 00:00:1796030843.710354   27573 op_kernel.cc:1800] OP_REQUIRES failed: out of memory
+W1130 09:27:28.477968 140545819069312 train.py:143] a warning of ours
+Traceback (most recent call last):
+"""
+
+
+def test_only_the_known_start_up_notices_are_dropped():
+    assert console.drop_startup_noise(NOISE) == ""
+    assert console.drop_startup_noise(KEPT) == KEPT
+    mixed = "".join(a + b for a, b in zip(NOISE.splitlines(True), KEPT.splitlines(True)))
+    assert console.drop_startup_noise(mixed) == KEPT
+
+
+def test_importing_tensorflow_prints_nothing_but_what_else_goes_to_fd_2():
+    code = ("import os, sys\n"
+            "from vaegan_tf import console\n"
+            "tf = console.import_tensorflow()\n"
+            "print(float(tf.constant(2.0) * 3), file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "6.0\n" and result.stdout == ""
+
+
+def test_a_line_written_to_fd_2_while_filtering_still_shows(capfd):
+    with console._filtered_stderr():
+        os.write(2, NOISE.encode() + b"a native error\n")
+    assert capfd.readouterr().err == "a native error\n"
+
+
+def test_library_info_lines_are_dropped_and_their_warnings_kept(tmp_path):
+    quiet = console.LibraryInfoFilter([str(tmp_path / "tensorflow")])
+
+    def record(level, path):
+        return logging.LogRecord("absl", level, path, 1, "message", None, None)
+
+    inside = str(tmp_path / "tensorflow" / "python" / "saver.py")
+    assert not quiet.filter(record(logging.INFO, inside))
+    assert quiet.filter(record(logging.WARNING, inside))
+    assert quiet.filter(record(logging.INFO, str(tmp_path / "vaegan_tf" / "train.py")))
+    assert quiet.filter(record(logging.INFO, str(tmp_path / "tensorflow_other" / "x.py")))

@@ -1,0 +1,79 @@
+"""TensorFlow started without its start-up chatter (the progress line is progress.py).
+
+TensorFlow 2.21's native start-up lines (oneDNN, "Could not find cuda drivers", "failed call to
+cuInit ... (303)" on every CPU machine) are written to file descriptor 2 before its logging is set
+up, so TF_CPP_MIN_LOG_LEVEL does not reach them. `import_tensorflow` catches fd 2 while TensorFlow
+loads and looks for devices, and passes on every line that is not one of those known notices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging as std_logging
+import os
+import re
+import sys
+import tempfile
+
+# Notices about the machine, not about the run: a CPU machine always has no CUDA driver.
+STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|cuda_executor|cuda_dnn|cuda_fft"
+    r"|cuda_blas)\.cc:\d+\] .*"
+    r"|E\d{4} [\d:. ]+\d+ cuda_platform\.cc:\d+\] failed call to cuInit: .*"
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler "
+    r"flags\.)$")
+
+
+def drop_startup_noise(text: str) -> str:
+    """`text` without the lines STARTUP_NOISE matches."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not STARTUP_NOISE.match(line.rstrip("\n")))
+
+
+@contextlib.contextmanager
+def _filtered_stderr():
+    """Collects what is written to fd 2 (by C++ too) and re-emits it without the known notices."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            sys.stderr.write(drop_startup_noise(caught.read().decode("utf-8", "replace")))
+            sys.stderr.flush()
+
+
+class LibraryInfoFilter(std_logging.Filter):
+    """Passes every record except INFO and below logged from inside the given package folders.
+
+    TensorFlow logs its own progress through absl at INFO (a line per SavedModel signature
+    rename, "Sharding callback duration", fingerprints); the run logs one line per export itself.
+    """
+
+    def __init__(self, folders):
+        super().__init__()
+        self.folders = tuple(os.path.join(os.path.abspath(f), "") for f in folders)
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno > std_logging.INFO or not record.pathname.startswith(self.folders)
+
+
+def import_tensorflow():
+    """Imports TensorFlow and Keras and lists the devices, minus the start-up notices, and keeps
+    their INFO lines out of the log (warnings and errors still show); returns tf."""
+    from absl import logging as absl_logging
+    with _filtered_stderr():
+        import keras
+        import tensorflow as tf
+        tf.config.list_physical_devices()
+    quiet = LibraryInfoFilter([os.path.dirname(m.__file__) for m in (tf, keras)])
+    absl_logging.get_absl_handler().addFilter(quiet)
+    std_logging.getLogger("tensorflow").addFilter(quiet)
+    return tf
+
