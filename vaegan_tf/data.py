@@ -194,13 +194,22 @@ def make_dataset(config: Config, split: str, training: bool, index: Index | None
     index, n, batch_size = _checked(config, split, index, input_context)
     mode = cache_lib.choose(config, n)
     if mode == "file":
-        ds = cache_lib.in_order(*_arrays(config, index, split, corrupt, mode), input_context)
+        arrays = _arrays(config, index, split, corrupt, mode)
+        ds, n = cache_lib.in_order(*arrays, input_context), len(arrays[0])
     else:
         ds = decoded(config, index, split, False, corrupt, input_context)
         if mode == "memory":
             ds = ds.cache()
+        if config.skip_corrupt:
+            n = None  # images may be skipped on the way
     ds = ds.map(lambda image, attributes: (to_unit_range(image), attributes))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if n is not None and input_context is None:
+        # Decoding loses tf.data's count of batches; Keras needs it to end a validation pass
+        # without running the data out (its "input ran out of data" warning) and to start the
+        # next pass afresh rather than where the last one stopped.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(-(-n // batch_size)))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 # Without a cache, --skip_corrupt replaces an unreadable image by the first readable one among the

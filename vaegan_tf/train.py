@@ -13,7 +13,7 @@ from absl import logging
 
 from export.saved_model import ExportCallback
 from vaegan_tf import cache as cache_lib
-from vaegan_tf import checkpointing, corrupt, data, distribute, faults, summaries
+from vaegan_tf import checkpointing, corrupt, data, distribute, faults, progress, summaries
 from vaegan_tf.config import RESUME_SAFE_FIELDS, Config
 from vaegan_tf.errors import CheckpointError, ConfigError, DataError
 from vaegan_tf.model import VAEGAN
@@ -98,7 +98,11 @@ def _validation_batches(config: Config, index, validation: tf.data.Dataset,
             raise DataError(f"the validation split of {config.data_dir} has {n} images, fewer "
                             f"than one global batch of --batch_size={config.batch_size} to split "
                             f"across {replicas} replicas")
+        batches = validation.cardinality()
         validation = validation.filter(lambda images, _: tf.shape(images)[0] == config.batch_size)
+        if batches >= 0 and n is not None:  # known before the filter: then so is how many whole batches pass it
+            validation = validation.apply(tf.data.experimental.assert_cardinality(
+                min(int(batches), n // config.batch_size)))
     return distribute.shard_by_data(validation.take(config.eval_batches))
 
 
@@ -178,6 +182,8 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
                                                    config.train_steps)
     callbacks = [
         throughput,
+        progress.ProgressLine(config.train_steps, config.batch_size,
+                              verbose if distribution.is_chief else 0),
         # Before the logger, which writes its value; only runs that may skip images chart it.
         *([corrupt.SkippedImagesCallback(skipped)] if config.skip_corrupt else []),
         *([tensorboard] if tensorboard else []),
@@ -207,7 +213,7 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
                 validation_freq=config.eval_every // config.log_every,
                 callbacks=callbacks + [guard, stop],
                 shuffle=False,
-                verbose=verbose,
+                verbose=0,  # progress.ProgressLine instead: the global step, a few losses
             )
             if guard.pending:
                 guard.recover()
@@ -217,7 +223,7 @@ def _train(config: Config, workdir: str, out: str, distribution: distribute.Dist
     final = model.evaluate(val_ds, return_dict=True, verbose=0)  # on every worker: collective
     if tensorboard is not None:
         tensorboard.write_scalars("validation", final)
-    logging.info("Final validation at step %d: %s", int(model.step.numpy()),
-                 ", ".join(f"{k}={v:.4g}" for k, v in sorted(final.items())))
+    logging.info("Final validation at step %d: %s (all in TensorBoard)", int(model.step.numpy()),
+                 progress.losses_text(final))
     return {k: float(v) for k, v in final.items()}
 
