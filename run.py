@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ star
 from absl import app, flags, logging  # noqa: E402
 
 from vaegan_tf import config as config_lib  # noqa: E402
+from vaegan_tf import console  # noqa: E402
 from vaegan_tf.errors import Interrupted, UserError  # noqa: E402
 
 MODES = ("train", "evaluate", "export", "sample", "attributes", "embed", "benchmark")
@@ -114,7 +115,8 @@ HELP = {
 
 flags.DEFINE_enum("mode", "train", MODES, "what to do")
 flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoard, samples")
-flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 a line per epoch")
+flags.DEFINE_integer("verbose", 1, "training progress: 0 silent, 1 a line every --log_every steps "
+                     "(redrawn live on a terminal), 2 only those lines")
 flags.DEFINE_bool("benchmark_compare", False, "--mode=benchmark: also time every --step and "
                   "precision side by side in this process (ratios against float32 three_tape)")
 flags.DEFINE_bool("benchmark_profile", False, "--mode=benchmark: also trace two steps with the "
@@ -149,6 +151,11 @@ def config_from_flags() -> config_lib.Config:
 
 
 def run(mode: str, config: config_lib.Config, workdir: str) -> None:
+    if config.checkpoint and mode in ("train", "benchmark"):
+        raise UserError(f"--checkpoint is read by --mode=evaluate, export, sample, attributes and "
+                        f"embed; --mode={mode} "
+                        + ("resumes from the newest checkpoint in WORKDIR/checkpoints"
+                           if mode == "train" else "times fresh networks"))
     if mode == "train":
         from vaegan_tf import train  # imported late: TensorFlow start-up is slow
         train.train_and_evaluate(config, workdir, verbose=FLAGS.verbose)
@@ -195,7 +202,9 @@ def main(argv):
     try:
         if not FLAGS.workdir:
             raise UserError("--workdir is required: the folder for checkpoints, TensorBoard and samples")
-        run(FLAGS.mode, config_from_flags(), FLAGS.workdir)
+        config = config_from_flags()
+        console.import_tensorflow()  # before any module that imports it: its start-up notices
+        run(FLAGS.mode, config, FLAGS.workdir)
     except UserError as e:
         logging.flush()
         print(f"error: {e}", file=sys.stderr)

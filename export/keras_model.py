@@ -52,5 +52,4 @@ def write_keras(model: keras.Model, export_dir: str) -> str | None:
     finally:
         if os.path.isfile(staging):
             os.remove(staging)
-    logging.info("Saved %s (step %d)", path, step)
     return path

@@ -213,7 +213,6 @@ def _save(module: tf.Module, export_dir: str, name: str, version: int) -> str | 
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(staging))  # only once no other export is staging there
-    logging.info("Exported %s", final)
     return final
 
 
@@ -286,7 +285,15 @@ def export_from_workdir(workdir: str, checkpoint: str | None = None) -> dict[str
     logging.info("Exporting %s (step %d)", path, step)
     written = export_model(model, workdir, step)
     written["keras"] = write_keras(model, os.path.join(workdir, EXPORT_DIR))
+    log_written(step, written)
     return written
+
+
+def log_written(step: int, written: dict[str, str | None]) -> None:
+    """One line for an export's files (those that already existed are logged where skipped)."""
+    paths = [p for p in written.values() if p]
+    if paths:
+        logging.info("Exported step %d: %s", step, ", ".join(paths))
 
 
 class ExportCallback(keras.callbacks.Callback):
@@ -322,6 +329,7 @@ class ExportCallback(keras.callbacks.Callback):
             logging.warning("Not exporting step %d: no checkpoint of it was written (the model is "
                             "not in a finite state)", self.step)
             return
-        export_model(self.model, self.workdir, self.step)
-        write_keras(self.model, os.path.join(self.workdir, EXPORT_DIR))
+        written = export_model(self.model, self.workdir, self.step)
+        written["keras"] = write_keras(self.model, os.path.join(self.workdir, EXPORT_DIR))
+        log_written(self.step, written)
         self.exported = self.step

@@ -9,6 +9,7 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 from PIL import Image
 from tensorboard.plugins.hparams import api as hparams_api
 
@@ -49,7 +50,9 @@ def write_hparams(workdir: str, config: Config) -> None:
 
     The dashboard pairs each run's hyperparameters with the last value of every scalar in the
     folders below (train/, validation/, evaluate/), so `tensorboard --logdir runs/` lines up
-    several runs' final metrics in one table. The run is named after its workdir.
+    several runs' final metrics in one table. The run is named after its workdir. No experiment
+    is declared: TensorBoard then works out from all runs together which hyperparameters differ
+    (those columns come first) and the values each takes, which no single run can declare.
     """
     writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
     with writer.as_default():
@@ -153,7 +156,10 @@ class TensorBoardLogger(keras.callbacks.Callback):
         if self.val_images is not None and self.model.encoder is not None:
             recon = self.model(self.val_images, attributes=self.val_attributes, training=False)
             grids["reconstructions"] = image_grid(side_by_side(self.val_images, np.asarray(recon)), cols=8)
+        paths = []
         with self.writers["train"].as_default(step=self.step):
             for name, grid in grids.items():
                 tf.summary.image(name, grid[None], max_outputs=1)
-                write_png(os.path.join(self.samples_dir, f"{name}_{self.step:07d}.png"), grid)
+                paths.append(os.path.join(self.samples_dir, f"{name}_{self.step:07d}.png"))
+                write_png(paths[-1], grid)
+        logging.info("Wrote %s", ", ".join(paths))

@@ -19,6 +19,7 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
+from absl import logging
 from PIL import Image, ImageDraw
 
 from vaegan_tf.errors import DataError
@@ -370,5 +371,6 @@ def ensure_synthetic(root: str, num_images: int, seed: int) -> str:
             what = "files that are not this program's synthetic dataset"
         raise DataError(f"--data_dir {root} already holds {what}; pick another --data_dir "
                         f"(an empty or missing folder) for the synthetic dataset")
+    logging.info("Drawing %d synthetic faces (seed %d) into %s", num_images, seed, root)
     _generate(root, num_images, seed)
     return root
