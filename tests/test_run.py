@@ -116,3 +116,11 @@ def test_a_training_run_prints_a_short_progress_line_and_no_start_up_noise(tmp_p
     assert sum("Drawing 120 synthetic faces" in l for l in lines) == 1
     assert sum("Exported step 4:" in l and "vaegan.keras" in l for l in lines) == 1
     assert not [l for l in lines if "signature_serialization" in l or "Sharding callback" in l]
+
+
+@pytest.mark.parametrize("mode", ["train", "benchmark"])
+def test_checkpoint_is_refused_where_it_would_be_ignored(tmp_path, mode):
+    result = _run(f"--workdir={tmp_path}/w", f"--mode={mode}", "--dataset=synthetic",
+                  f"--checkpoint={tmp_path}/w/checkpoints/ckpt-2")
+    _assert_clean_failure(result, "--checkpoint", f"--mode={mode}")
+    assert result.returncode == 2 and not os.path.exists(tmp_path / "w")
