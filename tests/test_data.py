@@ -47,7 +47,8 @@ def test_training_order_is_seeded_and_reshuffled(synthetic_root):
     first = _take(data.make_dataset(config, "train", training=True), 6)  # two passes
     again = _take(data.make_dataset(config, "train", training=True), 6)
     other = _take(data.make_dataset(config.replace(seed=1), "train", training=True), 6)
-    for (x, y), (x2, y2) in zip(first, again):
+    assert len(first) == len(again) == len(other) == 6
+    for (x, y), (x2, y2) in zip(first, again, strict=True):
         np.testing.assert_array_equal(x, x2)
         np.testing.assert_array_equal(y, y2)
     assert any(not np.array_equal(x, x2) for (x, _), (x2, _) in zip(first, other))
@@ -182,7 +183,9 @@ def test_file_cache_matches_decoding_and_is_reused(tmp_path, synthetic_root):
         expected = _take(data.make_dataset(base.replace(cache="none"), split, False), 100)
         for _ in range(2):
             actual = _take(data.make_dataset(cached, split, False), 100)
-            for (x, y), (x2, y2) in zip(expected, actual):
+            # Every batch of the split: 12 or 108 images in batches of 8, the last one short.
+            assert len(actual) == len(expected) == {"validation": 2, "train+val": 14}[split]
+            for (x, y), (x2, y2) in zip(expected, actual, strict=True):
                 np.testing.assert_array_equal(x, x2)
                 np.testing.assert_array_equal(y, y2)
     folders = sorted(os.listdir(tmp_path / "cache"))
@@ -192,7 +195,8 @@ def test_file_cache_matches_decoding_and_is_reused(tmp_path, synthetic_root):
     # Training from the cache: seeded, reshuffled, flipped, full batches.
     first = _take(data.make_dataset(cached, "train", True), 14)
     again = _take(data.make_dataset(cached, "train", True), 14)
-    for (x, _), (x2, _) in zip(first, again):
+    assert len(first) == len(again) == 14
+    for (x, _), (x2, _) in zip(first, again, strict=True):
         np.testing.assert_array_equal(x, x2)
     assert first[0][0].shape == (8, 32, 32, 3)
 
@@ -202,7 +206,8 @@ def test_augmented_training_is_seeded(synthetic_root):
     first = _take(data.make_dataset(config, "train", training=True), 3)
     again = _take(data.make_dataset(config, "train", training=True), 3)
     plain = _take(data.make_dataset(config.replace(augment=False), "train", training=True), 3)
-    for (x, _), (x2, _), (x3, _) in zip(first, again, plain):
+    assert len(first) == len(again) == len(plain) == 3
+    for (x, _), (x2, _), (x3, _) in zip(first, again, plain, strict=True):
         np.testing.assert_array_equal(x, x2)
         assert not np.array_equal(x, x3) and x.min() >= -1 and x.max() <= 1
 

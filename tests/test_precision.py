@@ -15,17 +15,19 @@ def _train(precision, batches):
     keras.utils.set_random_seed(0)
     model = VAEGAN(tiny_config(precision=precision, gamma=GAMMA))
     model.compile()
+    initial = {n: [v.numpy() for v in model.networks[n].trainable_variables]
+               for n in model.trained_networks}
     step = tf.function(model.train_step)
     history = [{k: float(v) for k, v in step(b).items()} for b in batches]
-    return model, history
+    return model, history, initial
 
 
 def test_bf16_training_stays_finite_and_close_to_float32():
     rng = np.random.default_rng(0)
     batches = [(tf.constant(rng.uniform(-1, 1, (8, 32, 32, 3)), tf.float32), tf.zeros((8, 3)))
                for _ in range(4)]
-    fp32, ref = _train("float32", batches)
-    bf16, low = _train("mixed_bfloat16", batches)
+    fp32, ref, start = _train("float32", batches)
+    bf16, low, start16 = _train("mixed_bfloat16", batches)
     # Same initial weights (float32 variables from the same seed); compute in bfloat16.
     assert bf16.encoder.layers[0].compute_dtype == "bfloat16"
     assert all(v.dtype == "float32" for v in bf16.trainable_variables)
@@ -45,6 +47,17 @@ def test_bf16_training_stays_finite_and_close_to_float32():
     moved = [np.abs(a.numpy() - b.numpy()).max() for a, b in
              zip(fp32.decoder.trainable_variables, bf16.decoder.trainable_variables)]
     assert max(moved) < 0.05
+    # ... and bf16 did update: every trainable variable of every trained network moved from its
+    # (shared) initial value by more than rounding, and by at least half of what float32 moved it.
+    assert set(start16) == {"encoder", "decoder", "discriminator"}
+    floor = 0.1 * bf16.config.learning_rate  # >300 float32 ulps at |w| <= 1; RMSProp moves ~lr/step
+    for net, initial in start16.items():
+        assert len(initial) == len(start[net]) > 0
+        for w0, w32, v32, v16 in zip(initial, start[net], fp32.networks[net].trainable_variables,
+                                     bf16.networks[net].trainable_variables, strict=True):
+            np.testing.assert_array_equal(w0, w32, err_msg=f"{v16.path} initial")
+            d16, d32 = np.abs(v16.numpy() - w0).max(), np.abs(v32.numpy() - w0).max()
+            assert d16 > floor and d16 > 0.5 * d32, f"{v16.path} not updated in bf16: {d16}, {d32}"
 
 
 def test_float16_wraps_each_optimizer_in_its_own_loss_scale():
