@@ -124,3 +124,18 @@ def test_checkpoint_is_refused_where_it_would_be_ignored(tmp_path, mode):
                   f"--checkpoint={tmp_path}/w/checkpoints/ckpt-2")
     _assert_clean_failure(result, "--checkpoint", f"--mode={mode}")
     assert result.returncode == 2 and not os.path.exists(tmp_path / "w")
+
+
+def test_help_leads_with_what_a_newcomer_needs_and_lists_every_flag_once():
+    result = _run("--help")
+    assert result.returncode == 0 and result.stderr == ""
+    text = result.stdout
+    assert "--flagfile=demo.flags" in "\n".join(text.splitlines()[:5])
+    start = text.split("Start here:\n")[1].split("\n\n")[0]
+    order = [line.split("=")[0].strip() for line in start.splitlines() if line.startswith("  --")]
+    assert order[:5] == ["--flagfile", "--workdir", "--mode", "--model", "--dataset"]
+    listed = [line.split("=")[0].strip()[2:] for line in text.splitlines() if line.startswith("  --")]
+    fields = [f.name for f in __import__("dataclasses").fields(Config)]
+    assert sorted(set(listed)) == sorted(listed)  # each once
+    assert set(fields) <= set(listed) and {"verbose", "benchmark_steps"} <= set(listed)
+    assert text.index("\nThe model:") < text.index("\nData:") < text.index("\nOffline modes")
