@@ -41,4 +41,4 @@ def table(runs: list[tuple[str, str]]) -> str:
 if __name__ == "__main__":
     if len(sys.argv) < 2 or any("=" not in a for a in sys.argv[1:]):
         sys.exit(__doc__)
-    print(table([tuple(a.split("=", 1)) for a in sys.argv[1:]]))
+    print(table([tuple(a.rsplit("=", 1)) for a in sys.argv[1:]]))  # labels may hold "="
