@@ -87,7 +87,7 @@ def _side(columns):
 def main(name, runs):
     columns, edits, sizes = [], [], []
     for run in runs:
-        label, _, workdir = run.partition("=")
+        label, _, workdir = run.rpartition("=")  # labels may hold "="
         column, edit, size = _column(label, workdir)
         columns.append(column)
         edits.append(edit)
