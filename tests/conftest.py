@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny configs so every test runs the real code in seconds."""
+"""Shared fixtures: tiny configs so every test runs the real code in seconds.
+
+Tiers: `python -m pytest -m "not slow" tests` leaves out the tests marked slow (subprocess runs
+of run.py, several processes or workers, long trainings) and still exercises every module; the
+full suite is `python -m pytest tests`.
+"""
 
 import os
 
@@ -33,6 +38,19 @@ def tiny_config(**overrides) -> Config:
     return Config(**values)
 
 
+def offline_config(**overrides) -> Config:
+    """tiny_config with the offline fields small: a 2-step classifier, 16 images per split."""
+    values = dict(classifier_steps=2, eval_images=16)
+    values.update(overrides)
+    return tiny_config(**values)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: seconds to minutes even on an idle machine (run.py in a subprocess, "
+        "several processes, long trainings); deselect with -m \"not slow\"")
+
+
 @pytest.fixture
 def tiny():
     return tiny_config
@@ -44,3 +62,27 @@ def synthetic_root(tmp_path_factory) -> str:
     root = str(tmp_path_factory.mktemp("synthetic") / "data")
     synthetic.ensure_synthetic(root, NUM_SYNTHETIC, seed=0)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> str:
+    """The offline-mode tests' synthetic data folder, filled by the first run that reads it."""
+    return str(tmp_path_factory.mktemp("tiny_data"))
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory, tiny_data_dir):
+    """tiny_runs(model) -> (workdir, config) of a 2-step run of `model` on tiny_data_dir, trained
+    once per session on first use and shared by every test that asks for it (copy the workdir
+    to write into it; test_evaluate's vae check adds its metrics to the shared one)."""
+    from vaegan_tf.train import train_and_evaluate
+    runs = {}
+
+    def trained(model: str = "vaegan") -> tuple[str, Config]:
+        if model not in runs:
+            config = offline_config(model=model, train_steps=2, data_dir=tiny_data_dir)
+            workdir = str(tmp_path_factory.mktemp(f"tiny_{model}_"))
+            train_and_evaluate(config, workdir, verbose=0)
+            runs[model] = workdir, config.replace(data_dir=tiny_data_dir)
+        return runs[model]
+    return trained

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tiny_run import offline_config, trained
+from conftest import offline_config
 from vaegan_tf import attributes
 from vaegan_tf.errors import ConfigError
 
@@ -51,8 +51,8 @@ def test_chosen_attributes():
         attributes.chosen_attributes("Hat", names)
 
 
-def test_attribute_mode_writes_vectors_grid_and_efficacy(tmp_path):
-    source, config = trained("vaegan")
+def test_attribute_mode_writes_vectors_grid_and_efficacy(tmp_path, tiny_runs):
+    source, config = tiny_runs("vaegan")
     workdir = str(tmp_path / "run")
     shutil.copytree(source, workdir)
     config = config.replace(edit_attributes="Smiling,Male")

@@ -15,6 +15,7 @@ PIPELINE_KEYS = ("input_img_per_s_jpeg", "input_img_per_s_cache", "input_cache_b
                  "train_pipeline_vs_in_memory", "input_fraction_of_step")
 
 
+@pytest.mark.slow  # times every step variant
 def test_benchmark_writes_every_key_and_keeps_others(tmp_path):
     workdir = tmp_path / "bench"
     workdir.mkdir()
@@ -43,6 +44,7 @@ def test_benchmark_writes_every_key_and_keeps_others(tmp_path):
                - saved["train_img_per_s_pipeline"] / saved["train_img_per_s_in_memory"]) < 1e-9
 
 
+@pytest.mark.slow  # times a training step
 def test_time_train_step_reports_the_config_it_ran():
     # Two configs in one process, as a comparison of steps or precisions does it.
     for config in (tiny_config(step="three_tape"),
@@ -79,6 +81,7 @@ def test_bad_counts_are_config_errors(tmp_path, kwargs, flag):
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow  # times every step and precision
 def test_side_by_side_times_every_step_and_precision(tmp_path):
     config = tiny_config(precision="mixed_bfloat16", step="fused")
     names = [f"{v.step}/{v.precision}" for v in benchmark.compared_variants(config)]
@@ -96,6 +99,7 @@ def test_side_by_side_times_every_step_and_precision(tmp_path):
     assert "step/precision" in benchmark.format_comparison(rows)
 
 
+@pytest.mark.slow  # profiles a step
 def test_profile_traces_the_step_and_sums_op_time(tmp_path):
     seconds = benchmark.profile_step(tiny_config(), str(tmp_path / "profile"), steps=1, warmup=1)
     assert list(tmp_path.glob("profile/**/*.xplane.pb"))  # a trace TensorBoard can open

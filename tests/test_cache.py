@@ -39,6 +39,7 @@ def test_file_cache_is_not_built_into_an_unwritable_folder(tmp_path, monkeypatch
     assert decoded == []
 
 
+@pytest.mark.slow  # run.py in a subprocess
 def test_run_refuses_an_unwritable_cache_before_any_work(tmp_path):
     bad, workdir = _not_a_folder(tmp_path), tmp_path / "run"
     result = subprocess.run(

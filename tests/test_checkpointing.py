@@ -64,6 +64,7 @@ def test_incompatible_discriminator_is_a_clear_error(tmp_path):
         checkpointing.load_discriminator(wide.discriminator, str(tmp_path))
 
 
+@pytest.mark.slow  # fits 5 steps (every training run uses the callback)
 def test_callback_saves_every_n_and_at_end_and_stops(tmp_path):
     config = tiny_config(model="vae", train_steps=5, checkpoint_every=2)
     model = VAEGAN(config)

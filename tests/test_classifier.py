@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tiny_run import data_dir, offline_config
+from conftest import offline_config
 from vaegan_tf import classifier, data
 from vaegan_tf.errors import CheckpointError
 from vaegan_tf.networks import Encoder
@@ -20,8 +20,9 @@ def test_classifier_has_encoders_trunk():
     assert trunk(clf) == trunk(enc)
 
 
-def test_trained_once_then_loaded_and_checked(tmp_path):
-    config = offline_config(data_dir=data_dir(), classifier_dir=str(tmp_path / "clf"))
+@pytest.mark.slow  # trains a classifier (test_evaluate's evaluation trains one too)
+def test_trained_once_then_loaded_and_checked(tmp_path, tiny_data_dir):
+    config = offline_config(data_dir=tiny_data_dir, classifier_dir=str(tmp_path / "clf"))
     index = data.load_index(config)
     test = (np.zeros((4, 32, 32, 3), np.float32), np.zeros((4, len(index.attribute_names)), np.float32))
     first, info = classifier.load_or_train(config, str(tmp_path), index, test=test)

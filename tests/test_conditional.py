@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from conftest import offline_config
 from lfw_fixtures import write_lfw
-from tiny_run import data_dir, offline_config
 from vaegan_tf import attributes, classifier, data, restore, sampling
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.summaries import image_grid
@@ -20,19 +20,23 @@ STEPS = 200
 # Attributes with a large footprint in the synthetic faces' pixels, learnt within STEPS steps.
 VISIBLE = ("Blond_Hair", "Pale_Skin")
 
+# Each test trains a run of its own (one of STEPS steps, one on LFW); conditional networks and
+# exports are exercised in the fast tier by test_networks.py and test_export_conditional.py.
+pytestmark = pytest.mark.slow
+
 
 def _recorded(workdir: str) -> dict:
     with open(os.path.join(workdir, "config.json")) as f:
         return json.load(f)
 
 
-def test_samples_conditioned_on_an_attribute_show_it():
+def test_samples_conditioned_on_an_attribute_show_it(tiny_data_dir):
     """After a short conditional VAE run, faces generated with an attribute switched on are
     classified (by the attribute classifier, trained on real images) as having it more often
     than the same codes and vectors with it switched off."""
     workdir = tempfile.mkdtemp(prefix="conditional_vae_")
     config = offline_config(model="vae", conditional=True, train_steps=STEPS, batch_size=16,
-                            learning_rate=2e-3, data_dir=data_dir(), log_every=STEPS,
+                            learning_rate=2e-3, data_dir=tiny_data_dir, log_every=STEPS,
                             eval_every=STEPS, image_every=STEPS, checkpoint_every=STEPS,
                             classifier_steps=150)
     train_and_evaluate(config, workdir, verbose=0)
@@ -59,12 +63,12 @@ def test_samples_conditioned_on_an_attribute_show_it():
 
 
 @pytest.fixture(scope="module")
-def vaegan_run(tmp_path_factory):
+def vaegan_run(tmp_path_factory, tiny_data_dir):
     """A 2-step conditional vaegan on the tiny synthetic data: (workdir, command-line config)."""
     workdir = str(tmp_path_factory.mktemp("conditional") / "run")
     # Keras's initialisation: deeppy's smaller output-layer weights leave Dec's images within
     # one grey level of each other after 2 steps, and the sample test must tell y from 1 − y.
-    config = offline_config(conditional=True, train_steps=2, data_dir=data_dir(), init="glorot")
+    config = offline_config(conditional=True, train_steps=2, data_dir=tiny_data_dir, init="glorot")
     train_and_evaluate(config, workdir, verbose=0)
     return workdir, config
 

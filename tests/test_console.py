@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from vaegan_tf import console
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,6 +34,7 @@ def test_only_the_known_start_up_notices_are_dropped():
     assert console.drop_startup_noise(mixed) == KEPT
 
 
+@pytest.mark.slow  # imports TensorFlow in a subprocess
 def test_importing_tensorflow_prints_nothing_but_what_else_goes_to_fd_2():
     code = ("import os, sys\n"
             "from vaegan_tf import console\n"

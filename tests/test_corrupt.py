@@ -40,6 +40,7 @@ def test_corrupt_image_stops_the_run_before_writing(tmp_path, damaged):
     assert os.listdir(os.path.join(workdir, "cache")) == []
 
 
+@pytest.mark.slow  # a training run
 def test_skip_corrupt_counts_in_tensorboard(tmp_path, damaged):
     workdir = str(tmp_path / "run")
     config = tiny_config(dataset="celeba", data_dir=damaged, skip_corrupt=True)

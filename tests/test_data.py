@@ -176,6 +176,7 @@ def test_skip_corrupt_skips_counts_and_remembers(tmp_path, cache_mode):
         assert [os.path.basename(n) for n in skipped.names()] == ["000005.jpg", "000007.jpg"]
 
 
+@pytest.mark.slow  # decodes two splits three times and trains from the cache
 def test_file_cache_matches_decoding_and_is_reused(tmp_path, synthetic_root):
     base = _config(synthetic_root, dataset="celeba", batch_size=8)
     cached = base.replace(cache="file", cache_dir=str(tmp_path / "cache"))
@@ -201,6 +202,7 @@ def test_file_cache_matches_decoding_and_is_reused(tmp_path, synthetic_root):
     assert first[0][0].shape == (8, 32, 32, 3)
 
 
+@pytest.mark.slow  # three passes, two augmented
 def test_augmented_training_is_seeded(synthetic_root):
     config = _config(synthetic_root, dataset="celeba", augment=True)
     first = _take(data.make_dataset(config, "train", training=True), 3)

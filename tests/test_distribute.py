@@ -154,6 +154,7 @@ def two_devices(tmp_path_factory, synthetic_root):
     return out
 
 
+@pytest.mark.slow  # distribute_helper.py: 2 logical devices, three models and a run
 def test_two_replicas_with_sync_batchnorm_match_one_device(two_devices):
     """One SGD step at global batch 8: each variable's update on 2 replicas matches one device's
     to UPDATE_RTOL of its largest element (a wrong loss scaling would double or halve it)."""
@@ -180,6 +181,7 @@ def test_two_replicas_with_sync_batchnorm_match_one_device(two_devices):
     assert max(worst.values()) > 10 * UPDATE_RTOL
 
 
+@pytest.mark.slow  # distribute_helper.py (shared with the test above)
 def test_batch_size_not_divisible_by_the_replicas_writes_nothing(two_devices):
     with open(os.path.join(two_devices, "result.json")) as f:
         result = json.load(f)
@@ -193,6 +195,7 @@ def _decode(export_dir, z):
     return tf.saved_model.load(export_dir).signatures["serving_default"](z=z)["images"].numpy()
 
 
+@pytest.mark.slow  # distribute_helper.py, then an export and a resumed run
 def test_mirrored_checkpoint_exports_and_resumes_on_one_device(two_devices, synthetic_root,
                                                                tmp_path):
     workdir = os.path.join(two_devices, "mirrored")
@@ -255,6 +258,7 @@ def _tail(log: str, lines: int = 40) -> str:
     return "\n".join(kept[-lines:])
 
 
+@pytest.mark.slow  # two run.py workers
 def test_two_workers_train_and_only_the_chief_writes(tmp_path, synthetic_root):
     """Each worker runs in a folder of its own with the same relative --workdir, so what each one
     writes can be told apart: the chief's workdir fills, the other worker's stays absent."""

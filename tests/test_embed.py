@@ -14,17 +14,17 @@ from PIL import Image
 from tensorboard.plugins import projector
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
+from conftest import offline_config
 from test_run import _assert_clean_failure, _run
-from tiny_run import offline_config, trained
 from vaegan_tf import attributes, data, embed, restore
 from vaegan_tf.errors import CheckpointError, ConfigError
 from vaegan_tf.summaries import image_grid
 
 
 @pytest.fixture(scope="module")
-def embedded(tmp_path_factory):
+def embedded(tmp_path_factory, tiny_runs):
     """(workdir, config, record) of one --mode=embed on a copy of the tiny vaegan run."""
-    source, config = trained("vaegan")
+    source, config = tiny_runs("vaegan")
     workdir = str(tmp_path_factory.mktemp("embed") / "run")
     shutil.copytree(source, workdir)
     assert not os.path.exists(os.path.join(workdir, "attribute_vectors.npz"))  # computed here
@@ -183,8 +183,8 @@ def test_models_without_unconditional_codes_are_refused(tmp_path, overrides, nee
         embed.embed_mode(offline_config(**overrides), str(tmp_path))
 
 
-def test_missing_checkpoint_is_refused_before_writing(tmp_path):
-    source, config = trained("vaegan")
+def test_missing_checkpoint_is_refused_before_writing(tmp_path, tiny_runs):
+    source, config = tiny_runs("vaegan")
     workdir = str(tmp_path / "run")
     shutil.copytree(source, workdir)
     missing = os.path.join(workdir, "checkpoints", "ckpt-999")
@@ -193,8 +193,9 @@ def test_missing_checkpoint_is_refused_before_writing(tmp_path):
     assert not os.path.exists(os.path.join(workdir, "tensorboard", "projector"))
 
 
-def test_run_py_embed(tmp_path):
-    source, config = trained("vaegan")
+@pytest.mark.slow  # run.py in a subprocess, twice
+def test_run_py_embed(tmp_path, tiny_runs):
+    source, config = tiny_runs("vaegan")
     shutil.copytree(source, tmp_path / "run")
     result = _run("--mode=embed", f"--workdir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr[-2000:]

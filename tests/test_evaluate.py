@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tiny_run import data_dir, offline_config, trained
+from conftest import offline_config
 from vaegan_tf import evaluate, restore
 from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError, ConfigError, DataError
 
 
-def test_evaluate_writes_a_line_with_every_key(tmp_path):
-    source, config = trained("vaegan")
+def test_evaluate_writes_a_line_with_every_key(tmp_path, tiny_runs):
+    source, config = tiny_runs("vaegan")
     workdir = str(tmp_path / "run")
     shutil.copytree(source, workdir)
     record = evaluate.evaluate(config, workdir)
@@ -48,16 +48,17 @@ def test_evaluate_writes_a_line_with_every_key(tmp_path):
         evaluate.evaluate(config.replace(classifier_steps=3), workdir)
 
 
-def test_vae_has_no_discriminator_metrics(tmp_path):
-    workdir, config = trained("vae")
+@pytest.mark.slow  # trains the vae tiny run
+def test_vae_has_no_discriminator_metrics(tmp_path, tiny_runs):
+    workdir, config = tiny_runs("vae")
     config = config.replace(classifier_dir=str(tmp_path / "clf"))
     record = evaluate.evaluate(config, workdir)
     assert record["disl_mse"] is None and record["knn_dis_error"] is None
     assert np.isfinite(record["pixel_mse"]) and np.isfinite(record["knn_pixel_error"])
 
 
-def test_no_checkpoint_is_a_clear_error(tmp_path):
-    config = offline_config(data_dir=data_dir())
+def test_no_checkpoint_is_a_clear_error(tmp_path, tiny_data_dir):
+    config = offline_config(data_dir=tiny_data_dir)
     with pytest.raises(CheckpointError, match="no trained run"):
         restore.run_config(str(tmp_path), config)
     (tmp_path / "config.json").write_text(config.to_json())
@@ -65,8 +66,8 @@ def test_no_checkpoint_is_a_clear_error(tmp_path):
         evaluate.evaluate(config, str(tmp_path))
 
 
-def test_run_config_takes_offline_fields_and_ignores_model_flags(tmp_path):
-    recorded = offline_config(model="vae", data_dir=data_dir())
+def test_run_config_takes_offline_fields_and_ignores_model_flags(tmp_path, tiny_data_dir):
+    recorded = offline_config(model="vae", data_dir=tiny_data_dir)
     (tmp_path / "config.json").write_text(recorded.to_json())
     flags = Config(eval_images=7, classifier_dir="/x", data_dir="/elsewhere")  # model=vaegan
     config = restore.run_config(str(tmp_path), flags, explicit={"model", "eval_images"})
@@ -95,9 +96,10 @@ def test_knn_dataset_reads_a_tfds_dataset(tmp_path):
     assert images.min() >= -1 and images.max() <= 1 and labels.max() < 10
 
 
-def test_evaluate_with_knn_dataset_uses_its_labels(tmp_path):
+@pytest.mark.slow  # a second evaluation with a classifier of its own
+def test_evaluate_with_knn_dataset_uses_its_labels(tmp_path, tiny_runs):
     import tensorflow_datasets as tfds
-    source, config = trained("vaegan")
+    source, config = tiny_runs("vaegan")
     workdir = str(tmp_path / "run")
     shutil.copytree(source, workdir)
     with tfds.testing.mock_data(num_examples=20):
@@ -107,6 +109,7 @@ def test_evaluate_with_knn_dataset_uses_its_labels(tmp_path):
     assert 0 <= record["knn_dis_error"] <= 1 and 0 <= record["knn_pixel_error"] <= 1
 
 
+@pytest.mark.slow  # run.py in a subprocess
 def test_cli_without_a_run_is_one_clear_line(tmp_path):
     # attributes and sample read the run through the same restore.run_config.
     from test_run import _assert_clean_failure, _run

@@ -128,6 +128,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("vaegan_tf
 """
 
 
+@pytest.mark.slow  # TensorFlow in a subprocess
 def test_plain_tensorflow_loads_and_runs_every_signature(trained, tmp_path):
     workdir, _ = trained
     script = "import json\n" + PLAIN_TF.format(s=S, latent=LATENT)
@@ -144,6 +145,7 @@ def test_plain_tensorflow_loads_and_runs_every_signature(trained, tmp_path):
     assert modules == []
 
 
+@pytest.mark.slow  # saved_model_cli in a subprocess
 def test_saved_model_cli_lists_the_signatures(trained):
     workdir, _ = trained
     expected = {
@@ -254,6 +256,7 @@ def test_undecodable_image_bytes_give_a_clear_error(served):
         encode_jpeg(image_bytes=tf.constant([_faces()[0][:200]]))  # a truncated JPEG
 
 
+@pytest.mark.slow  # exports twice more
 def test_versions_are_never_overwritten(trained, tmp_path):
     workdir, _ = trained
     copy = str(tmp_path / "copy")
@@ -294,6 +297,7 @@ def test_export_errors_name_the_cause(tmp_path, trained):
         export_from_workdir(str(tmp_path))
 
 
+@pytest.mark.slow  # trains and exports a run of its own
 def test_gan_exports_only_the_decoder(tmp_path):
     model = VAEGAN(tiny_config(model="gan"))
     written = export_model(model, str(tmp_path), 1)
@@ -313,6 +317,7 @@ def _run(*args):
                           capture_output=True, text=True, timeout=180)
 
 
+@pytest.mark.slow  # run.py in a subprocess
 def test_run_py_export_mode(trained, tmp_path):
     workdir, _ = trained
     copy = tmp_path / "copy"

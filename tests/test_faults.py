@@ -69,6 +69,7 @@ def _poisoned(monkeypatch, from_step: int) -> tf.Variable:
     return window
 
 
+@pytest.mark.slow  # a 12-step run that rolls back
 def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch):
     window = _poisoned(monkeypatch, from_step=2)
     recover = faults.DivergenceGuard.recover
@@ -100,6 +101,7 @@ def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch):
     assert float(model.lr_scale.numpy()) == 0.5  # the lowered rate survives a resume
 
 
+@pytest.mark.slow  # four divergence rollbacks, each a restore and retrace
 def test_each_rollback_halves_the_rate_once_more(tmp_path, monkeypatch):
     # NaN batches at steps 5-6, then (after the first rollback) at steps 9-10: the second rollback
     # restores a checkpoint (step 8) that already holds the first back-off.
@@ -121,6 +123,7 @@ def test_each_rollback_halves_the_rate_once_more(tmp_path, monkeypatch):
     assert seen == [(4, 0.5), (8, 0.25)]
 
 
+@pytest.mark.slow  # rolls back until the limit
 def test_persistent_divergence_stops_with_a_clear_error(tmp_path, monkeypatch):
     _poisoned(monkeypatch, from_step=2)
     config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=20, divergence_patience=2,
@@ -129,6 +132,7 @@ def test_persistent_divergence_stops_with_a_clear_error(tmp_path, monkeypatch):
         train.train_and_evaluate(config, str(tmp_path / "run"), verbose=0)
 
 
+@pytest.mark.slow  # a diverging run with exports
 def test_a_diverging_run_exports_only_checkpointed_states(tmp_path, monkeypatch):
     # NaN from step 3 on: step 2 is checkpointed and exported; the run stops at step 4 (twice, as
     # a rollback to step 2 meets the same batches) in a diverging state, which is neither.
@@ -149,6 +153,7 @@ def test_export_every_must_be_a_multiple_of_checkpoint_every():
     assert tiny_config(checkpoint_every=2, export_every=4).export_every == 4
 
 
+@pytest.mark.slow  # run.py in a subprocess, signalled
 def test_sigterm_saves_a_checkpoint_at_the_current_step(tmp_path):
     workdir = tmp_path / "run"
     cmd = [sys.executable, os.path.join(ROOT, "run.py"), f"--workdir={workdir}", "--dataset=synthetic",
@@ -186,6 +191,7 @@ def _variables(path):
             if not n.startswith("save_counter")}
 
 
+@pytest.mark.slow  # run.py killed and resumed, three times over
 @pytest.mark.parametrize("cache", ["memory", "file", "none"])
 def test_sigkill_then_resume_is_bit_identical(tmp_path, cache):
     flags = ["--deterministic", "--train_steps=12", "--checkpoint_every=3", "--eval_every=2",
@@ -210,6 +216,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, cache):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
+@pytest.mark.slow  # run.py in a subprocess under a file-size limit
 def test_a_full_disk_stops_naming_the_checkpoint_and_keeps_the_previous_one(tmp_path):
     import re
     import resource
@@ -239,6 +246,7 @@ def test_a_full_disk_stops_naming_the_checkpoint_and_keeps_the_previous_one(tmp_
     assert len(_variables(first)) > 50  # still readable
 
 
+@pytest.mark.slow  # eleven run.py processes
 def test_ten_kills_at_random_moments_then_the_same_weights(tmp_path):
     # Checkpoints, exports, sample grids and TensorBoard writes every few steps. A kill comes at a
     # random moment, or as soon as the phase it waits for (an export or a checkpoint being

@@ -39,6 +39,7 @@ def hand_count(c: Config) -> dict[str, int]:
             "E1": enc[0], "D1": dec[0], "S1": dis[0]}
 
 
+@pytest.mark.slow  # Table 1's full-size networks at 64x64
 def test_table1_vaegan_is_11_9_gflop_per_image():
     # Table 1: 64x64, latent 128, vaegan; both fakes (Eq. 10) in one Dis pass on [x, x~, x_p].
     config = Config(gan_fakes="both", dis_passes="one")
@@ -71,6 +72,7 @@ def table1_dis_layers():
     return dis_l, head
 
 
+@pytest.mark.slow  # Table 1's full-size networks at 64x64
 def test_table1_default_two_passes_prior_fakes_is_11_84_gflop_per_image():
     # The defaults (authors' code): a GAN pass of Dis on [x, x_p] and a similarity pass of Dis up
     # to Dis_l on [x~, x], whose target Dis_l(x) is a constant.
@@ -223,6 +225,7 @@ def test_executed_flops_of_a_traced_graph_against_hand_count():
     assert executed_flops(traced(with_loss=False)) == matmul + conv
 
 
+@pytest.mark.slow  # profiles the executed steps
 def test_the_step_executes_more_than_the_least_work_and_fused_saves_some():
     import tensorflow as tf
     from vaegan_tf.flops import executed_flops

@@ -12,7 +12,6 @@ import tensorflow as tf
 from conftest import tiny_config
 from export.keras_model import KERAS_FILE, saved_step, write_keras
 from export.saved_model import export_from_workdir
-from tiny_run import trained
 from vaegan_tf.errors import WriteError
 from vaegan_tf.model import VAEGAN
 
@@ -54,8 +53,8 @@ def test_save_and_load_model_round_trip(tmp_path, overrides):
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
 
 
-def test_training_writes_a_keras_model_that_decodes_like_the_saved_model():
-    workdir, config = trained("vaegan")
+def test_training_writes_a_keras_model_that_decodes_like_the_saved_model(tiny_runs):
+    workdir, config = tiny_runs("vaegan")
     path = os.path.join(workdir, "export", KERAS_FILE)
     assert saved_step(path) == config.train_steps
     loaded = keras.models.load_model(path)
@@ -65,8 +64,8 @@ def test_training_writes_a_keras_model_that_decodes_like_the_saved_model():
                                loaded.decoder(z, training=False), atol=1e-5)
 
 
-def test_an_older_state_never_replaces_a_newer_file(tmp_path):
-    workdir, config = trained("vaegan")
+def test_an_older_state_never_replaces_a_newer_file(tmp_path, tiny_runs):
+    workdir, config = tiny_runs("vaegan")
     copy = str(tmp_path / "run")
     shutil.copytree(workdir, copy, ignore=shutil.ignore_patterns("tensorboard", "samples"))
     path = os.path.join(copy, "export", KERAS_FILE)

@@ -199,10 +199,11 @@ def test_make_dataset_yields_the_scores(tmp_path, cache):
         assert len(os.listdir(tmp_path / "cache")) == 2
 
 
+@pytest.mark.slow  # trains, evaluates and edits an LFW run
 def test_evaluate_and_attributes_label_lfw_scores_by_sign(tmp_path):
     # LFW's attributes are scores, present where positive: the kNN labels, the attribute
     # vectors' positives and the classifier's labels all use the sign, not CelebA's 0.5.
-    from tiny_run import offline_config
+    from conftest import offline_config
     from vaegan_tf import attributes, evaluate, train
     write_lfw(tmp_path / "lfw_root")
     config = offline_config(dataset="lfw", data_dir=str(tmp_path / "lfw_root"), crop="center150",

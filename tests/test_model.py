@@ -188,7 +188,8 @@ def test_gate_skips_updates_and_reports_it():
     assert not all(np.array_equal(a, v.numpy()) for a, v in zip(dec_before, model.decoder.trainable_variables))
 
 
-@pytest.mark.parametrize("name", ["vaegan", "vae", "vaegan_dis0", "gan"])
+@pytest.mark.parametrize("name", ["vaegan", *(pytest.param(m, marks=pytest.mark.slow)  # fit() each
+                                               for m in ("vae", "vaegan_dis0", "gan"))])
 def test_fit_two_steps_finite(name):
     model = _model(model=name)
     ds = tf.data.Dataset.from_tensors((_images(), tf.zeros((8, 3)))).repeat()

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import tiny_config
@@ -22,6 +23,7 @@ def _train(precision, batches):
     return model, history, initial
 
 
+@pytest.mark.slow  # trains in two precisions
 def test_bf16_training_stays_finite_and_close_to_float32():
     rng = np.random.default_rng(0)
     batches = [(tf.constant(rng.uniform(-1, 1, (8, 32, 32, 3)), tf.float32), tf.zeros((8, 3)))

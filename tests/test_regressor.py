@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
+from conftest import offline_config
 from lfw_fixtures import write_lfw
-from tiny_run import data_dir, offline_config
 from vaegan_tf import data, regressor, restore
 from vaegan_tf.errors import CheckpointError
 from vaegan_tf.networks import Encoder
@@ -34,8 +34,9 @@ def test_targets_are_signed_for_binary_data_and_raw_for_lfw():
                                                        data_dir="x"))
 
 
-def test_trained_once_then_loaded_and_checked(tmp_path):
-    config = offline_config(data_dir=data_dir(), regressor_steps=2)
+@pytest.mark.slow  # trains a regressor
+def test_trained_once_then_loaded_and_checked(tmp_path, tiny_data_dir):
+    config = offline_config(data_dir=tiny_data_dir, regressor_steps=2)
     index = data.load_index(config)
     first, info = regressor.load_or_train(config, str(tmp_path), index)
     folder = tmp_path / "regressor"  # the default: beside the run
@@ -57,8 +58,9 @@ def test_trained_once_then_loaded_and_checked(tmp_path):
     assert os.path.isfile(tmp_path / "shared" / "classifier.weights.h5")
 
 
-def test_training_lowers_the_squared_error_below_the_mean_predictor(tmp_path):
-    config = offline_config(data_dir=data_dir(), regressor_steps=120, batch_size=16)
+@pytest.mark.slow  # 120 training steps
+def test_training_lowers_the_squared_error_below_the_mean_predictor(tmp_path, tiny_data_dir):
+    config = offline_config(data_dir=tiny_data_dir, regressor_steps=120, batch_size=16)
     index = data.load_index(config)
     reg, _ = regressor.load_or_train(config, str(tmp_path), index)
     test_x, test_y = restore.split_images(config, "test", 64, index)
@@ -72,6 +74,7 @@ def test_training_lowers_the_squared_error_below_the_mean_predictor(tmp_path):
     assert np.mean((regressor.predict(untrained, test_x, 16) - target) ** 2) > 0.8 * baseline
 
 
+@pytest.mark.slow  # trains a regressor
 def test_lfw_scores_are_regressed_as_they_are(tmp_path):
     write_lfw(tmp_path / "lfw")
     config = offline_config(dataset="lfw", data_dir=str(tmp_path / "lfw"), crop="center150",

@@ -25,6 +25,7 @@ def run(tmp_path_factory):
     return workdir, config
 
 
+@pytest.mark.slow  # its module fixture trains a 4-step run
 def test_checkpoint_chooses_the_step(run):
     workdir, config = run
     ckpts = os.path.join(workdir, "checkpoints")
@@ -37,6 +38,7 @@ def test_checkpoint_chooses_the_step(run):
         restore.restore_model(config.replace(checkpoint=missing), workdir)
 
 
+@pytest.mark.slow  # run.py in a subprocess
 @pytest.mark.parametrize("mode", ["sample", "evaluate"])
 def test_a_missing_checkpoint_is_one_line_not_the_newest(run, mode):
     workdir, _ = run

@@ -45,6 +45,7 @@ def test_missing_workdir():
     _assert_clean_failure(_run("--dataset=synthetic"), "--workdir")
 
 
+@pytest.mark.slow  # run.py starts TensorFlow in a subprocess
 def test_missing_celeba_folder_points_to_the_demo(tmp_path):
     result = _run("--flagfile=celeba.flags", f"--workdir={tmp_path}/w", f"--data_dir={tmp_path}/nope")
     _assert_clean_failure(result, "nope", "demo.flags", "list_attr_celeba.txt")
@@ -98,6 +99,7 @@ def test_celeba_flags_are_the_defaults_and_paper_literal_is_celeba_paper_flags()
         assert same(getattr(paper, field), value), field
 
 
+@pytest.mark.slow  # run.py trains in a subprocess
 def test_a_training_run_prints_a_short_progress_line_and_no_start_up_noise(tmp_path):
     result = _run(f"--workdir={tmp_path}/w", "--dataset=synthetic", "--synthetic_images=120",
                   "--image_size=32", "--enc_width=8", "--dec_width=4", "--dis_width=4",
@@ -118,6 +120,7 @@ def test_a_training_run_prints_a_short_progress_line_and_no_start_up_noise(tmp_p
     assert not [l for l in lines if "signature_serialization" in l or "Sharding callback" in l]
 
 
+@pytest.mark.slow  # run.py starts TensorFlow in a subprocess
 @pytest.mark.parametrize("mode", ["train", "benchmark"])
 def test_checkpoint_is_refused_where_it_would_be_ignored(tmp_path, mode):
     result = _run(f"--workdir={tmp_path}/w", f"--mode={mode}", "--dataset=synthetic",

@@ -6,7 +6,6 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from tiny_run import trained
 from vaegan_tf import sampling
 
 
@@ -15,8 +14,8 @@ def test_interpolate_endpoints_and_midpoint():
     np.testing.assert_allclose(path[[0, 2, 4]], [[0] * 3, [0.5] * 3, [1] * 3])
 
 
-def test_sample_mode_writes_decodable_pngs_reproducibly(tmp_path):
-    source, config = trained("vaegan")
+def test_sample_mode_writes_decodable_pngs_reproducibly(tmp_path, tiny_runs):
+    source, config = tiny_runs("vaegan")
     workdir = str(tmp_path / "run")
     shutil.copytree(source, workdir)
     paths = sampling.sample_mode(config, workdir)

@@ -8,34 +8,42 @@ from conftest import PAPER_LITERAL, tiny_config
 from vaegan_tf import steps
 from vaegan_tf.model import VAEGAN
 
+# The authors' recipe for vaegan, vae, vae_disl and gan runs in the fast tier; vaegan_dis0, the
+# paper-literal recipe and the other variants (each a model built and two steps traced) only in
+# the full suite.
+SLOW = pytest.mark.slow
 CASES = [
     # The authors' recipe (Config's defaults): two Dis passes, stop-gradient target, Dec per code,
     # Dec(z_p) the only fake, the saturating loss with ε and real/generated weighting.
     pytest.param(dict(model="vaegan"), id="vaegan-authors"),
-    pytest.param(dict(model="vaegan", **PAPER_LITERAL), id="vaegan-paper_literal"),
+    pytest.param(dict(model="vaegan", **PAPER_LITERAL), id="vaegan-paper_literal", marks=SLOW),
     pytest.param(dict(model="vaegan", **{**PAPER_LITERAL, "gan_loss": "saturating"}),
-                 id="vaegan-paper_literal-saturating"),
+                 id="vaegan-paper_literal-saturating", marks=SLOW),
     pytest.param(dict(model="vaegan", **{**PAPER_LITERAL, "dis_batch": "separate",
                                          "gan_fakes": "prior"}),
-                 id="vaegan-paper_literal-separate-prior"),
+                 id="vaegan-paper_literal-separate-prior", marks=SLOW),
     pytest.param(dict(model="vaegan", gan_fakes="recon", dis_batch="separate"),
-                 id="vaegan-recon-separate"),
+                 id="vaegan-recon-separate", marks=SLOW),
     pytest.param(dict(model="vaegan", gan_fakes="both", real_vs_gen_weight=0.3),
-                 id="vaegan-both-w0.3"),
-    pytest.param(dict(model="vaegan", llike_stop_target=False), id="vaegan-no_stop_target"),
+                 id="vaegan-both-w0.3", marks=SLOW),
+    pytest.param(dict(model="vaegan", llike_stop_target=False), id="vaegan-no_stop_target",
+                 marks=SLOW),
     pytest.param(dict(model="vaegan", llike_stop_target=False, dis_batch="separate"),
-                 id="vaegan-no_stop_target-separate"),
+                 id="vaegan-no_stop_target-separate", marks=SLOW),
     pytest.param(dict(model="vaegan", dis_passes="one", gan_fakes="both", gan_eps=0.1),
-                 id="vaegan-one_pass-both-saturating"),
+                 id="vaegan-one_pass-both-saturating", marks=SLOW),
     pytest.param(dict(model="vaegan", gan_loss="non_saturating", dec_batch="joint", gan_eps=0.0),
-                 id="vaegan-non_saturating-dec_joint"),
+                 id="vaegan-non_saturating-dec_joint", marks=SLOW),
     pytest.param(dict(model="vae"), id="vae"),
     pytest.param(dict(model="vae_disl"), id="vae_disl"),
-    pytest.param(dict(model="vae_disl", **PAPER_LITERAL), id="vae_disl-paper_literal"),
-    pytest.param(dict(model="vaegan_dis0"), id="vaegan_dis0-authors"),
-    pytest.param(dict(model="vaegan_dis0", **PAPER_LITERAL), id="vaegan_dis0-paper_literal"),
+    pytest.param(dict(model="vae_disl", **PAPER_LITERAL), id="vae_disl-paper_literal",
+                 marks=SLOW),
+    pytest.param(dict(model="vaegan_dis0"), id="vaegan_dis0-authors", marks=SLOW),
+    pytest.param(dict(model="vaegan_dis0", **PAPER_LITERAL), id="vaegan_dis0-paper_literal",
+                 marks=SLOW),
     pytest.param(dict(model="gan"), id="gan-authors"),
-    pytest.param(dict(model="gan", gan_loss="non_saturating"), id="gan-non_saturating"),
+    pytest.param(dict(model="gan", gan_loss="non_saturating"), id="gan-non_saturating",
+                 marks=SLOW),
 ]
 
 

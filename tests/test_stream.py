@@ -40,7 +40,8 @@ def _batches(config, first_step, count):
     return [(x.numpy(), y.numpy()) for x, y in batches]
 
 
-@pytest.mark.parametrize("cache", ["none", "memory", "file"])
+@pytest.mark.parametrize("cache", ["none", *(pytest.param(c, marks=pytest.mark.slow)  # each cache
+                                              for c in ("memory", "file"))])
 def test_any_step_reads_the_batch_an_uninterrupted_stream_reaches(synthetic_root, tmp_path, cache):
     config = tiny_config(data_dir=synthetic_root, dataset="celeba", batch_size=8, cache=cache,
                          cache_dir=str(tmp_path / "cache"), augment=True)

@@ -54,10 +54,9 @@ def _session_start(logdir: str):
     return metadata.parse_session_start_info_plugin_data(content)
 
 
-def test_a_training_run_records_its_hyperparameters_for_the_hparams_dashboard():
+def test_a_training_run_records_its_hyperparameters_for_the_hparams_dashboard(tiny_runs):
     import os
-    from tiny_run import trained
-    workdir, config = trained("vaegan")
+    workdir, config = tiny_runs("vaegan")
     info = _session_start(os.path.join(workdir, "tensorboard"))
     assert info.group_name == os.path.basename(workdir)  # the trial is named after its workdir
     recorded = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))

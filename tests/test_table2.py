@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tiny_run import data_dir, offline_config
+from conftest import offline_config
 from vaegan_tf import table2
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.train import train_and_evaluate
@@ -130,10 +130,10 @@ def test_tables_show_the_rows_and_the_papers_lfw_numbers():
 
 
 @pytest.fixture(scope="module")
-def conditional_run(tmp_path_factory):
+def conditional_run(tmp_path_factory, tiny_data_dir):
     """A 2-step conditional gan on the tiny synthetic data: (workdir, config)."""
     workdir = str(tmp_path_factory.mktemp("table2_run"))
-    config = offline_config(model="gan", conditional=True, train_steps=2, data_dir=data_dir(),
+    config = offline_config(model="gan", conditional=True, train_steps=2, data_dir=tiny_data_dir,
                             regressor_steps=2, runs=2)
     train_and_evaluate(config, workdir, verbose=0)
     with open(os.path.join(workdir, "config.json")) as f:
@@ -141,6 +141,7 @@ def conditional_run(tmp_path_factory):
                                           if k == "num_attributes"})
 
 
+@pytest.mark.slow  # trains a conditional run and a regressor
 def test_evaluate_table2_writes_jsonl_and_tensorboard(conditional_run):
     workdir, config = conditional_run
     assert config.num_attributes == 11  # filled from the synthetic data's attribute names
@@ -167,11 +168,12 @@ def test_evaluate_table2_writes_jsonl_and_tensorboard(conditional_run):
     assert again["cosine_runs"] == record["cosine_runs"] and again["mse_runs"] == record["mse_runs"]
 
 
-def test_table2_refuses_an_unconditional_run(tmp_path):
+def test_table2_refuses_an_unconditional_run(tmp_path, tiny_data_dir):
     with pytest.raises(ConfigError, match="--protocol=table2 needs a conditional run"):
-        table2.evaluate_table2(offline_config(data_dir=data_dir()), str(tmp_path))
+        table2.evaluate_table2(offline_config(data_dir=tiny_data_dir), str(tmp_path))
 
 
+@pytest.mark.slow  # run.py in a subprocess, twice
 def test_run_py_prints_the_table(conditional_run):
     workdir, _ = conditional_run
     result = subprocess.run(

@@ -23,8 +23,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tiny_run import trained
 from vaegan_tf import embed
+
+# A TensorBoard server in a subprocess, over the vaegan and vae tiny runs.
+pytestmark = pytest.mark.slow
 
 START_TIMEOUT = 60  # seconds for the server to import TensorFlow, load the runs and listen
 PROJECTOR = "a/tensorboard/projector"
@@ -76,11 +78,11 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, tiny_runs):
     """(base URL, logdir, vaegan config) of a TensorBoard over runs/a (vaegan, embedded) and
     runs/b (vae)."""
     logdir = str(tmp_path_factory.mktemp("tensorboard") / "runs")
-    (vaegan, config), (vae, _) = trained("vaegan"), trained("vae")
+    (vaegan, config), (vae, _) = tiny_runs("vaegan"), tiny_runs("vae")
     shutil.copytree(vaegan, os.path.join(logdir, "a"))  # embed writes into the copy only
     shutil.copytree(vae, os.path.join(logdir, "b"))
     embed.embed_mode(config, os.path.join(logdir, "a"))

@@ -28,6 +28,7 @@ def _tags(logdir):
     return acc
 
 
+@pytest.mark.slow  # a run, then its resumption
 def test_demo_pipeline_writes_everything_and_resumes(tmp_path, data_dir):
     workdir = str(tmp_path / "run")
     config = tiny_config(data_dir=data_dir, train_steps=4, gan_fakes="both")  # d_recon logged too
@@ -83,6 +84,7 @@ def test_demo_pipeline_writes_everything_and_resumes(tmp_path, data_dir):
     assert train_and_evaluate(config.replace(train_steps=6), workdir, verbose=0) == {}
 
 
+@pytest.mark.slow  # a run, then a restore
 def test_restored_weights_equal_saved(tmp_path, data_dir):
     workdir = str(tmp_path / "run")
     config = tiny_config(data_dir=data_dir, train_steps=2, model="vae")
@@ -95,6 +97,7 @@ def test_restored_weights_equal_saved(tmp_path, data_dir):
         np.testing.assert_array_equal(va.numpy(), vb.numpy())
 
 
+@pytest.mark.slow  # a run, then a second start
 def test_resume_with_a_different_model_names_the_field(tmp_path, data_dir):
     workdir = str(tmp_path / "run")
     train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, model="vae"), workdir, verbose=0)
@@ -104,6 +107,7 @@ def test_resume_with_a_different_model_names_the_field(tmp_path, data_dir):
     assert json.load(open(os.path.join(workdir, "config.json")))["latent_dim"] == 8  # untouched
 
 
+@pytest.mark.slow  # a 2-step run per model (tiny_runs trains vaegan in the fast tier)
 @pytest.mark.parametrize("model", ["vaegan", "vae", "vaegan_dis0", "gan"])
 def test_every_model_trains_two_steps(tmp_path, data_dir, model):
     final = train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, model=model),
@@ -111,6 +115,7 @@ def test_every_model_trains_two_steps(tmp_path, data_dir, model):
     assert final and all(np.isfinite(v) for v in final.values())
 
 
+@pytest.mark.slow  # two runs
 def test_vae_disl_uses_the_discriminator_of_an_earlier_run(tmp_path, data_dir):
     gan_dir = str(tmp_path / "gan")
     train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, model="gan"), gan_dir, verbose=0)
@@ -131,6 +136,7 @@ def test_vae_disl_without_a_checkpoint_is_a_clear_error(tmp_path, data_dir):
         train_and_evaluate(config, str(tmp_path / "disl"), verbose=0)
 
 
+@pytest.mark.slow  # a 2-step run per split
 @pytest.mark.parametrize("split", ["train+val", "train"])
 def test_training_reads_the_configured_split(tmp_path, data_dir, split, monkeypatch):
     # --train_split: the authors trained on CelebA's train and validation images.
