@@ -6,15 +6,11 @@ dashboards call: scalars, image grids, the HParams table (two sessions, one per 
 Embedding Projector written by --mode=embed.
 """
 
+import importlib.util
 import io
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.parse
 import urllib.request
 
@@ -28,53 +24,17 @@ from vaegan_tf import embed
 # A TensorBoard server in a subprocess, over the vaegan and vae tiny runs.
 pytestmark = pytest.mark.slow
 
-START_TIMEOUT = 60  # seconds for the server to import TensorFlow, load the runs and listen
 PROJECTOR = "a/tensorboard/projector"
 
 
-def _start_tensorboard(logdir: str, log) -> tuple[subprocess.Popen, str]:
-    """(process, base URL) of a TensorBoard that has loaded all of `logdir`.
-
-    --port=0 lets the OS pick a free port, read back from the "TensorBoard ... at URL" line.
-    --reload_task=blocking loads every run before the server listens, so no request races the
-    first load. --load_fast=false: the Rust data server is not installed.
-    """
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", f"--logdir={logdir}", "--host=127.0.0.1",
-         "--port=0", "--load_fast=false", "--reload_interval=0", "--reload_task=blocking"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        with open(log.name) as f:
-            found = re.search(r"TensorBoard \S+ at (http://127\.0\.0\.1:\d+/)", f.read())
-        if found and _answers(found.group(1)):
-            return process, found.group(1).rstrip("/")
-        if process.poll() is not None:
-            break
-        time.sleep(0.5)
-    why = (f"exited with status {process.returncode}" if process.poll() is not None
-           else f"did not answer within {START_TIMEOUT} s")
-    _stop(process)
-    with open(log.name) as f:
-        pytest.fail(f"TensorBoard {why}:\n{f.read()[-4000:]}")
-
-
-def _answers(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(base + "data/runs", timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def _tools_module(name: str):
+    # tools/ holds scripts, not a package: the server the screenshots use is loaded from its file.
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
+                        f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +46,11 @@ def server(tmp_path_factory, tiny_runs):
     shutil.copytree(vaegan, os.path.join(logdir, "a"))  # embed writes into the copy only
     shutil.copytree(vae, os.path.join(logdir, "b"))
     embed.embed_mode(config, os.path.join(logdir, "a"))
-    with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
-        process, base = _start_tensorboard(logdir, log)
-        try:
-            yield base, logdir, config
-        finally:
-            _stop(process)
+    # --port=0 and the announced URL, --reload_task=blocking (every run loaded before it
+    # listens), --load_fast=false (no Rust data server); a server that never answers fails the
+    # fixture with its output.
+    with _tools_module("tensorboard_screenshots").tensorboard(logdir) as base:
+        yield base.rstrip("/"), logdir, config
 
 
 def _get(base: str, route: str, **params) -> bytes:

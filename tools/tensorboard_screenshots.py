@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 
 # Tab -> the URL fragment that opens it. The scalars tab shows the losses first (enc/dec/dis),
@@ -114,13 +115,22 @@ def tensorboard(logdir: str) -> Iterator[str]:
                 process.wait()
 
 
+def answers(base: str) -> bool:
+    """Whether the server at `base` serves its runs list (the URL line can precede listening)."""
+    try:
+        with urllib.request.urlopen(base + "data/runs", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def wait_for_url(process: subprocess.Popen, log_path: str) -> str:
     """The URL TensorBoard announces once it serves ("TensorBoard 2.x at URL")."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
         with open(log_path) as f:
             found = re.search(r"TensorBoard \S+ at (http://127\.0\.0\.1:\d+/)", f.read())
-        if found:
+        if found and answers(found.group(1)):
             return found.group(1)
         time.sleep(0.5)
     with open(log_path) as f:

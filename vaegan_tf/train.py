@@ -100,7 +100,8 @@ def _validation_batches(config: Config, index, validation: tf.data.Dataset,
                             f"across {replicas} replicas")
         batches = validation.cardinality()
         validation = validation.filter(lambda images, _: tf.shape(images)[0] == config.batch_size)
-        if batches >= 0 and n is not None:  # known before the filter: then so is how many whole batches pass it
+        # Known before the filter: then so is how many whole batches pass it.
+        if batches >= 0 and n is not None:
             validation = validation.apply(tf.data.experimental.assert_cardinality(
                 min(int(batches), n // config.batch_size)))
     return distribute.shard_by_data(validation.take(config.eval_batches))
