@@ -200,40 +200,46 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
                         + ("resumes from the newest checkpoint in WORKDIR/checkpoints"
                            if mode == "train" else "times fresh networks"))
     if mode == "train":
-        from vaegan_tf import train  # imported late: TensorFlow start-up is slow
-        train.train_and_evaluate(config, workdir, verbose=FLAGS.verbose)
+        from export.saved_model import exports  # imported late: TensorFlow start-up is slow
+        from vaegan_tf.training import train
+        train.train_and_evaluate(config, workdir, verbose=FLAGS.verbose,
+                                 chief_callbacks=[exports(config.export_every)])
     elif mode == "export":
         # The run's own config.json describes the networks; model flags are not needed here.
         from export import saved_model
         saved_model.export_from_workdir(workdir, config.checkpoint or None)
     elif mode in ("evaluate", "attributes", "sample", "embed"):
-        # The run's config.json describes the networks; flags add what to measure (restore.py).
-        from vaegan_tf import restore
+        # The run's config.json describes the networks; flags add what to measure (workdir.py).
+        from vaegan_tf.workdir import Workdir
         explicit = {f.name for f in dataclasses.fields(config_lib.Config) if FLAGS[f.name].present}
-        config = restore.run_config(workdir, config, explicit)
-        if mode == "evaluate":
-            from vaegan_tf import evaluate
-            print(evaluate.evaluate_mode(config, workdir))
-        elif mode == "attributes":
-            from vaegan_tf import attributes
-            print(attributes.format_table(attributes.attribute_mode(config, workdir)))
-        elif mode == "embed":
-            from vaegan_tf import embed
-            record = embed.embed_mode(config, workdir)
-            print(f"{record['points']} points in {record['folder']}: "
-                  f"tensorboard --logdir {os.path.join(workdir, 'tensorboard')}, Projector tab")
-        else:
-            from vaegan_tf import sampling
-            for path in sampling.sample_mode(config, workdir):
-                print(path)
+        offline(mode, Workdir(workdir).offline_config(config, explicit), workdir)
     elif mode == "benchmark":
-        from vaegan_tf import benchmark
+        from vaegan_tf.perf import benchmark
         benchmark.run_benchmark(config, workdir, steps=FLAGS.benchmark_steps,
                                 warmup=FLAGS.benchmark_warmup, peak_size=FLAGS.benchmark_matmul_size,
                                 compare=FLAGS.benchmark_compare, profile=FLAGS.benchmark_profile)
     else:
         raise UserError(f"--mode={mode} is not available in this version; "
                         "use --mode=train, evaluate, attributes, sample, embed or export")
+
+
+def offline(mode: str, config: config_lib.Config, workdir: str) -> None:
+    """The modes that read a trained run and print what they wrote."""
+    if mode == "evaluate":
+        from vaegan_tf.evaluation import evaluate
+        print(evaluate.evaluate_mode(config, workdir))
+    elif mode == "attributes":
+        from vaegan_tf.evaluation import attributes
+        print(attributes.format_table(attributes.attribute_mode(config, workdir)))
+    elif mode == "embed":
+        from vaegan_tf.evaluation import embed
+        record = embed.embed_mode(config, workdir)
+        print(f"{record['points']} points in {record['folder']}: "
+              f"tensorboard --logdir {os.path.join(workdir, 'tensorboard')}, Projector tab")
+    else:
+        from vaegan_tf.evaluation import sampling
+        for path in sampling.sample_mode(config, workdir):
+            print(path)
 
 
 def main(argv):

@@ -1,4 +1,4 @@
-"""Builds the README's comparison figures from trained runs.
+"""Builds the comparison figures of docs/models.md and the README from trained runs.
 
     python docs/make_figures.py NAME LABEL=WORKDIR [LABEL=WORKDIR ...]
 
@@ -12,15 +12,17 @@ shows per run: input, reconstruction, + Eyeglasses, + Smiling, + Blond_Hair, + W
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from vaegan_tf import console
+
+console.import_tensorflow()  # before the modules that import it: its start-up notices go
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from vaegan_tf import data, restore  # noqa: E402
-from vaegan_tf.config import Config  # noqa: E402
-from vaegan_tf.summaries import image_grid, side_by_side  # noqa: E402
+from vaegan_tf import data  # noqa: E402
+from vaegan_tf.evaluation import inference  # noqa: E402
+from vaegan_tf.images import image_grid, side_by_side  # noqa: E402
+from vaegan_tf.workdir import Workdir  # noqa: E402
 
 SAMPLES, FACES, EDITS = 16, 8, ("Eyeglasses", "Smiling", "Blond_Hair", "Wearing_Hat")
 OUT = os.path.dirname(os.path.abspath(__file__))
@@ -49,22 +51,23 @@ def _pad(block, width):
 
 
 def _column(label, workdir):
-    config = restore.run_config(workdir, Config.load(os.path.join(workdir, "config.json")))
-    model, _ = restore.restore_model(config, workdir)
+    run = Workdir(workdir)
+    config = run.config()
+    model = run.restore(config)
     z = np.random.default_rng(0).standard_normal((SAMPLES, config.latent_dim)).astype(np.float32)
-    blocks = [image_grid(restore.decode(model, z, 64), cols=4)]
-    faces, _ = restore.split_images(config, "test", FACES, data.load_index(config))
+    blocks = [image_grid(inference.decode(model, z, 64), cols=4)]
+    faces, _ = inference.split_images(config, "test", FACES, data.load_index(config))
     edits = None
     if model.encoder is not None:
-        codes = restore.encode(model, faces, 64)
-        recon = restore.decode(model, codes, 64)
+        codes = inference.encode(model, faces, 64)
+        recon = inference.decode(model, codes, 64)
         blocks.append(image_grid(side_by_side(faces, recon), cols=4))
-        path = os.path.join(workdir, "attribute_vectors.npz")
+        path = run.attribute_vectors
         if os.path.exists(path):
             saved = np.load(path)
             names = list(saved["names"])
             tiles = [faces[:4], recon[:4]] + [
-                restore.decode(model, codes[:4] + saved["vectors"][names.index(n)], 64) for n in EDITS]
+                inference.decode(model, codes[:4] + saved["vectors"][names.index(n)], 64) for n in EDITS]
             edits = image_grid(np.stack(tiles, 1).reshape((-1,) + faces.shape[1:]), cols=len(tiles))
     width = max(b.shape[1] for b in blocks)
     gap = np.full((4, width, 3), WHITE, np.uint8)

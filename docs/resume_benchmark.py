@@ -77,13 +77,13 @@ def run(workdir: str, *flags: str) -> float:
 
 def forge_resume_point(template: str, workdir: str, step: int) -> None:
     """A copy of `template`'s one-step run whose checkpoint says `step`."""
-    sys.path.insert(0, ROOT)
     import tensorflow as tf
-    from vaegan_tf import checkpointing
-    from vaegan_tf.config import Config
-    from vaegan_tf.model import VAEGAN
+
+    from vaegan_tf.model.vaegan import VAEGAN
+    from vaegan_tf.training import checkpointing
+    from vaegan_tf.workdir import Workdir
     shutil.copytree(template, workdir, ignore=shutil.ignore_patterns("export", "tensorboard"))
-    config = Config.load(os.path.join(workdir, "config.json"))
+    config = Workdir(workdir).config()
     model = VAEGAN(config)
     model.compile()
     manager = checkpointing.make_manager(model, workdir, config)

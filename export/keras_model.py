@@ -20,6 +20,7 @@ import keras
 from absl import logging
 
 from vaegan_tf.errors import WriteError, os_reason
+from vaegan_tf.files import atomic_path
 
 KERAS_FILE = "vaegan.keras"
 
@@ -42,14 +43,9 @@ def write_keras(model: keras.Model, export_dir: str) -> str | None:
     if existing is not None and existing >= step:
         logging.info("%s holds step %d; not replaced by step %d", path, existing, step)
         return None
-    os.makedirs(export_dir, exist_ok=True)
-    staging = os.path.join(export_dir, f".{KERAS_FILE}-{os.getpid()}.keras")  # Keras wants .keras
     try:
-        model.save(staging)
-        os.replace(staging, path)
+        with atomic_path(path, suffix=".keras") as staging:  # Keras wants the .keras extension
+            model.save(staging)
     except OSError as e:
         raise WriteError(f"cannot write {path}: {os_reason(e)}; the previous file is intact") from None
-    finally:
-        if os.path.isfile(staging):
-            os.remove(staging)
     return path

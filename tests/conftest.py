@@ -11,8 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from vaegan_tf import synthetic  # noqa: E402
 from vaegan_tf.config import Config  # noqa: E402
+from vaegan_tf.data import synthetic  # noqa: E402
 
 NUM_SYNTHETIC = 120  # 96 train, 12 validation, 12 test
 
@@ -75,14 +75,16 @@ def tiny_runs(tmp_path_factory, tiny_data_dir):
     """tiny_runs(model) -> (workdir, config) of a 2-step run of `model` on tiny_data_dir, trained
     once per session on first use and shared by every test that asks for it (copy the workdir
     to write into it; test_evaluate's vae check adds its metrics to the shared one)."""
-    from vaegan_tf.train import train_and_evaluate
+    from export.saved_model import exports
+    from vaegan_tf.training.train import train_and_evaluate
     runs = {}
 
     def trained(model: str = "vaegan") -> tuple[str, Config]:
         if model not in runs:
             config = offline_config(model=model, train_steps=2, data_dir=tiny_data_dir)
             workdir = str(tmp_path_factory.mktemp(f"tiny_{model}_"))
-            train_and_evaluate(config, workdir, verbose=0)
+            train_and_evaluate(config, workdir, verbose=0,
+                               chief_callbacks=[exports(config.export_every)])
             runs[model] = workdir, config.replace(data_dir=tiny_data_dir)
         return runs[model]
     return trained

@@ -20,18 +20,17 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from conftest import tiny_config  # noqa: E402  (tests/ is this script's folder)
 
-from conftest import tiny_config  # noqa: E402
-from vaegan_tf import data, distribute  # noqa: E402
+from vaegan_tf import data
 from vaegan_tf.errors import ConfigError  # noqa: E402
-from vaegan_tf.model import VAEGAN  # noqa: E402
-from vaegan_tf.train import train_and_evaluate  # noqa: E402
+from vaegan_tf.model.vaegan import VAEGAN  # noqa: E402
+from vaegan_tf.training import distribute  # noqa: E402
+from vaegan_tf.training.train import train_and_evaluate  # noqa: E402
 
 REPLICAS = 2
 

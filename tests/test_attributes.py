@@ -6,11 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import offline_config
 from PIL import Image
 
-from conftest import offline_config
-from vaegan_tf import attributes
 from vaegan_tf.errors import ConfigError
+from vaegan_tf.evaluation import attributes
 
 
 def test_attribute_vectors_recover_planted_directions():

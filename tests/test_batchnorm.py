@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vaegan_tf.batchnorm import BatchNorm
+from vaegan_tf.model.layers import BatchNorm
 
 
 def _run(layer, x, training):

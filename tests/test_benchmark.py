@@ -2,10 +2,10 @@ import json
 
 import keras
 import pytest
-
 from conftest import tiny_config
-from vaegan_tf import benchmark, flops
+
 from vaegan_tf.errors import ConfigError
+from vaegan_tf.perf import benchmark, flops
 
 STEP_KEYS = ("train_img_per_s", "step_s", "step_s_min", "gflop_per_img", "achieved_gflops",
              "peak_gflops", "utilization", "gflop_per_img_backprop", "utilization_backprop",

@@ -5,9 +5,10 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import tiny_config
-from vaegan_tf import cache, data
+
+from vaegan_tf import data
+from vaegan_tf.data import cache
 from vaegan_tf.errors import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

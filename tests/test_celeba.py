@@ -6,13 +6,11 @@ import os
 
 import numpy as np
 import pytest
-
 from celeba_fixtures import replace_once, write_csv_layout, write_layout
 from conftest import NUM_SYNTHETIC
-from vaegan_tf import celeba, synthetic
+
+from vaegan_tf.data import celeba, synthetic
 from vaegan_tf.errors import DataError
-
-
 
 # --- read_celeba ---------------------------------------------------------------------------------
 

@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
-from vaegan_tf import checkpointing
+
 from vaegan_tf.errors import CheckpointError
-from vaegan_tf.model import VAEGAN
+from vaegan_tf.model.checkpoint import network_variables, restore_discriminator
+from vaegan_tf.model.vaegan import VAEGAN
+from vaegan_tf.training import checkpointing
+from vaegan_tf.workdir import Workdir
 
 
 def _trained(config, steps=2):
@@ -21,7 +23,7 @@ def _trained(config, steps=2):
 
 def _state(model):
     values = {f"{n}/{p}": v.numpy() for n, net in model.networks.items()
-              for p, v in checkpointing.network_variables(net).items()}
+              for p, v in network_variables(net).items()}
     for n, opt in model.optimizers.items():
         values.update({f"{n}_opt/{i}": v.numpy() for i, v in enumerate(opt.variables)})
     values["step"], values["noise"] = model.step.numpy(), model.noise.state.numpy()
@@ -51,7 +53,7 @@ def test_frozen_discriminator_loads_every_variable(tmp_path):
     gan = _trained(tiny_config(model="gan"))
     checkpointing.make_manager(gan, str(tmp_path), gan.config).save(checkpoint_number=2)
     disl = VAEGAN(tiny_config(model="vae_disl", disl_from=str(tmp_path), seed=3))
-    checkpointing.load_discriminator(disl.discriminator, str(tmp_path))
+    restore_discriminator(disl.discriminator, Workdir(str(tmp_path)).newest_checkpoint(), "gan")
     for a, b in zip(gan.discriminator.weights, disl.discriminator.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
@@ -61,7 +63,8 @@ def test_incompatible_discriminator_is_a_clear_error(tmp_path):
     checkpointing.make_manager(gan, str(tmp_path), gan.config).save(checkpoint_number=1)
     wide = VAEGAN(tiny_config(model="vae_disl", disl_from=str(tmp_path), dis_width=8))
     with pytest.raises(CheckpointError, match="--dis_width"):
-        checkpointing.load_discriminator(wide.discriminator, str(tmp_path))
+        restore_discriminator(wide.discriminator, Workdir(str(tmp_path)).newest_checkpoint(),
+                              "gan")
 
 
 @pytest.mark.slow  # fits 5 steps (every training run uses the callback)

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-
 from conftest import offline_config
-from vaegan_tf import classifier, data
+
+from vaegan_tf import data
 from vaegan_tf.errors import CheckpointError
-from vaegan_tf.networks import Encoder
+from vaegan_tf.evaluation import classifier
+from vaegan_tf.model.networks import Encoder
 
 
 def test_classifier_has_encoders_trunk():

@@ -7,14 +7,16 @@ import tempfile
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
-
 from conftest import offline_config
 from lfw_fixtures import write_lfw
-from vaegan_tf import attributes, classifier, data, restore, sampling
+from PIL import Image
+
+from vaegan_tf import data
 from vaegan_tf.errors import ConfigError
-from vaegan_tf.summaries import image_grid
-from vaegan_tf.train import train_and_evaluate
+from vaegan_tf.evaluation import attributes, classifier, inference, sampling
+from vaegan_tf.images import image_grid
+from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf.workdir import Workdir
 
 STEPS = 200
 # Attributes with a large footprint in the synthetic faces' pixels, learnt within STEPS steps.
@@ -40,8 +42,8 @@ def test_samples_conditioned_on_an_attribute_show_it(tiny_data_dir):
                             eval_every=STEPS, image_every=STEPS, checkpoint_every=STEPS,
                             classifier_steps=150)
     train_and_evaluate(config, workdir, verbose=0)
-    config = restore.run_config(workdir, config)
-    model, step = restore.restore_model(config, workdir)
+    config = Workdir(workdir).offline_config(config)
+    model, step = inference.restored(config, workdir)
     assert step == STEPS and config.num_attributes == 11
     index = data.load_index(config)
     clf, _ = classifier.load_or_train(config, workdir, index)
@@ -100,13 +102,13 @@ def test_conditional_training_on_lfw_scores(tmp_path):
 
 def test_sample_mode_draws_with_the_test_vectors(vaegan_run):
     workdir, config = vaegan_run
-    config = restore.run_config(workdir, config)
+    config = Workdir(workdir).offline_config(config)
     paths = sampling.sample_mode(config, workdir)
     with Image.open(paths[0]) as im:
         prior = np.asarray(im.convert("RGB"))
     # The prior grid is Dec(z, y) for the seed's z and the test split's vectors, cycled.
-    model, _ = restore.restore_model(config, workdir)
-    _, test_y = restore.split_images(config, "test", sampling.PRIOR_SAMPLES,
+    model, _ = inference.restored(config, workdir)
+    _, test_y = inference.split_images(config, "test", sampling.PRIOR_SAMPLES,
                                      data.load_index(config))
     z = np.random.default_rng(config.sample_seed).standard_normal(
         (sampling.PRIOR_SAMPLES, config.latent_dim)).astype(np.float32)

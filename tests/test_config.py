@@ -51,12 +51,12 @@ def test_invalid_values_name_the_field(field, value):
         Config(**{field: value})
 
 
-def test_vae_disl_needs_an_existing_workdir(tmp_path):
+def test_vae_disl_needs_a_workdir_named_but_not_present(tmp_path):
     with pytest.raises(ConfigError, match="--disl_from"):
         Config(model="vae_disl")
-    with pytest.raises(ConfigError, match="no such directory"):
-        Config(model="vae_disl", disl_from=str(tmp_path / "missing"))
-    assert Config(model="vae_disl", disl_from=str(tmp_path)).similarity == "disl"
+    # A value only: the folder is checked where it is read (training), so a recorded vae_disl
+    # config still loads after that folder moved.
+    assert Config(model="vae_disl", disl_from=str(tmp_path / "moved")).similarity == "disl"
 
 
 def test_model_properties():

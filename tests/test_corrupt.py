@@ -8,13 +8,13 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from celeba_fixtures import write_layout
 from conftest import tiny_config
-from vaegan_tf import corrupt
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from vaegan_tf.data import corrupt
 from vaegan_tf.errors import DataError
-from vaegan_tf.train import train_and_evaluate
+from vaegan_tf.training.train import train_and_evaluate
 
 
 @pytest.fixture

@@ -12,14 +12,13 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from vaegan_tf import cross_replica  # noqa: E402
+from vaegan_tf.model import cross_replica  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPLICAS = 2
@@ -73,7 +72,7 @@ def test_apply_where_applies_only_where_the_condition_holds(traced):
 
 def two_replicas() -> dict:
     """What each cross_replica function gives on a 2-replica MirroredStrategy, per replica."""
-    from vaegan_tf import distribute
+    from vaegan_tf.training import distribute
     distribute.setup_cpu_devices(REPLICAS)  # before anything starts TensorFlow
     strategy = tf.distribute.MirroredStrategy(
         [d.name for d in tf.config.list_logical_devices("CPU")])

@@ -8,13 +8,13 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from celeba_fixtures import write_csv_layout, write_layout
 from conftest import NUM_SYNTHETIC
-from vaegan_tf import cache, corrupt, data, synthetic
-from vaegan_tf.config import Config
-from vaegan_tf.errors import DataError
 
+from vaegan_tf import data
+from vaegan_tf.config import Config
+from vaegan_tf.data import cache, celeba, corrupt, preprocess, synthetic
+from vaegan_tf.errors import DataError
 
 
 def _config(root: str, **changes) -> Config:
@@ -61,7 +61,7 @@ def test_training_order_is_seeded_and_reshuffled(synthetic_root):
 
 def test_validation_is_finite_unshuffled_and_keeps_remainder(synthetic_root):
     config = _config(synthetic_root, batch_size=5)
-    index = data.read_celeba(synthetic_root)
+    index = celeba.read_celeba(synthetic_root)
     dataset = data.make_dataset(config, "validation", training=False, index=index)
     batches = _take(dataset, 100)
     assert [len(x) for x, _ in batches] == [5, 5, 2]
@@ -70,7 +70,7 @@ def test_validation_is_finite_unshuffled_and_keeps_remainder(synthetic_root):
     again = _take(dataset, 100)
     np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]),
                                   np.concatenate([x for x, _ in again]))
-    first = data.preprocess(tf.io.decode_jpeg(tf.io.read_file(
+    first = preprocess.preprocess(tf.io.decode_jpeg(tf.io.read_file(
         [f for f, p in zip(index.filenames, index.partition) if p == 1][0])), "original", 32)
     np.testing.assert_allclose(batches[0][0][0], first.numpy(), atol=1e-6)
 

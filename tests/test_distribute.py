@@ -19,13 +19,13 @@ import types
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
-from vaegan_tf import checkpointing, distribute
+
 from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
-from vaegan_tf.model import VAEGAN
-from vaegan_tf.train import train_and_evaluate
+from vaegan_tf.model.vaegan import VAEGAN
+from vaegan_tf.training import checkpointing, distribute
+from vaegan_tf.training.train import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPER = os.path.join(ROOT, "tests", "distribute_helper.py")

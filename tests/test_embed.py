@@ -9,16 +9,17 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import offline_config
 from google.protobuf import text_format
 from PIL import Image
 from tensorboard.plugins import projector
 from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
-
-from conftest import offline_config
 from test_run import _assert_clean_failure, _run
-from vaegan_tf import attributes, data, embed, restore
+
+from vaegan_tf import data
 from vaegan_tf.errors import CheckpointError, ConfigError
-from vaegan_tf.summaries import image_grid
+from vaegan_tf.evaluation import attributes, embed, inference
+from vaegan_tf.images import image_grid
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +34,10 @@ def embedded(tmp_path_factory, tiny_runs):
 
 def _expected(config, workdir):
     """μ(x) of the test images and the vectors from the train split, by calling Enc directly."""
-    model, _ = restore.restore_model(config, workdir)
+    model, _ = inference.restored(config, workdir)
     mu = lambda x: model.encoder(tf.constant(x), training=False)[0].numpy()  # noqa: E731
-    test_x, test_y = restore.split_images(config, "test", config.eval_images)
-    train_x, train_y = restore.split_images(config, "train", config.eval_images)
+    test_x, test_y = inference.split_images(config, "test", config.eval_images)
+    train_x, train_y = inference.split_images(config, "train", config.eval_images)
     vectors, _, _ = attributes.attribute_vectors(mu(train_x), data.present(config, train_y))
     return model, test_x, data.present(config, test_y), mu(test_x), vectors
 
@@ -145,7 +146,7 @@ def test_saved_vectors_of_the_same_step_are_used_and_nan_ones_skipped(embedded, 
 
     # From another step (training went on, or --checkpoint chose another): computed afresh.
     np.savez(npz, vectors=planted, names=np.array(names), step=3)
-    vectors, source = embed.attribute_directions(config, workdir, restore.restore_model(
+    vectors, source = embed.attribute_directions(config, workdir, inference.restored(
         config, workdir)[0], 2, data.load_index(config))
     assert source == f"{config.eval_images} train images" and not np.isnan(vectors).any()
 

@@ -8,9 +8,18 @@ import signal
 import pytest
 import tensorflow as tf
 
-from vaegan_tf import errors, faults
-from vaegan_tf.errors import (CheckpointError, ConfigError, DataError, DivergenceError,
-                              Interrupted, UserError, WriteError, os_reason)
+from vaegan_tf import errors
+from vaegan_tf.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DivergenceError,
+    Interrupted,
+    UserError,
+    WriteError,
+    os_reason,
+)
+from vaegan_tf.training import faults
 
 USER_ERRORS = [ConfigError, WriteError, DataError, CheckpointError, DivergenceError]
 

@@ -6,12 +6,14 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import offline_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import offline_config
-from vaegan_tf import evaluate, restore
 from vaegan_tf.config import Config
-from vaegan_tf.errors import CheckpointError, ConfigError, DataError
+from vaegan_tf.data import labelled
+from vaegan_tf.errors import CheckpointError, DataError
+from vaegan_tf.evaluation import evaluate
+from vaegan_tf.workdir import Workdir
 
 
 def test_evaluate_writes_a_line_with_every_key(tmp_path, tiny_runs):
@@ -60,38 +62,30 @@ def test_vae_has_no_discriminator_metrics(tmp_path, tiny_runs):
 def test_no_checkpoint_is_a_clear_error(tmp_path, tiny_data_dir):
     config = offline_config(data_dir=tiny_data_dir)
     with pytest.raises(CheckpointError, match="no trained run"):
-        restore.run_config(str(tmp_path), config)
+        Workdir(str(tmp_path)).offline_config(config)
     (tmp_path / "config.json").write_text(config.to_json())
     with pytest.raises(CheckpointError, match="no checkpoint"):
         evaluate.evaluate(config, str(tmp_path))
 
 
-def test_run_config_takes_offline_fields_and_ignores_model_flags(tmp_path, tiny_data_dir):
-    recorded = offline_config(model="vae", data_dir=tiny_data_dir)
-    (tmp_path / "config.json").write_text(recorded.to_json())
-    flags = Config(eval_images=7, classifier_dir="/x", data_dir="/elsewhere")  # model=vaegan
-    config = restore.run_config(str(tmp_path), flags, explicit={"model", "eval_images"})
-    assert (config.model, config.eval_images, config.classifier_dir) == ("vae", 7, "/x")
-    assert config.data_dir == recorded.data_dir  # not given explicitly
-    assert restore.run_config(str(tmp_path), flags, {"data_dir"}).data_dir == "/elsewhere"
-
-
-def test_inception_weights_must_exist(tmp_path):
-    with pytest.raises(ConfigError, match="--inception_weights"):
-        Config(inception_weights=str(tmp_path / "missing.h5"))
+def test_missing_inception_weights_stop_evaluate_before_any_work(tmp_path):
+    missing = str(tmp_path / "missing.h5")
+    Config(inception_weights=missing)  # a value, not a file check: a recorded run stays readable
+    with pytest.raises(DataError, match=f"--inception_weights={missing}: no such file"):
+        evaluate.evaluate(offline_config(inception_weights=missing), str(tmp_path / "no_run"))
 
 
 def test_knn_dataset_missing_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="cifar10.*cannot be downloaded"):
-        evaluate.tfds_labelled("cifar10", str(tmp_path), "train", 32, 4)
+        labelled.tfds_labelled("cifar10", str(tmp_path), "train", 32, 4)
     with pytest.raises(DataError, match="not a TFDS dataset"):
-        evaluate.tfds_labelled("no_such_dataset_xyz", str(tmp_path), "train", 32, 4)
+        labelled.tfds_labelled("no_such_dataset_xyz", str(tmp_path), "train", 32, 4)
 
 
 def test_knn_dataset_reads_a_tfds_dataset(tmp_path):
     import tensorflow_datasets as tfds
     with tfds.testing.mock_data(num_examples=12):
-        images, labels = evaluate.tfds_labelled("cifar10", str(tmp_path), "test", 16, 10)
+        images, labels = labelled.tfds_labelled("cifar10", str(tmp_path), "test", 16, 10)
     assert images.shape == (10, 16, 16, 3) and labels.shape == (10,)
     assert images.min() >= -1 and images.max() <= 1 and labels.max() < 10
 
@@ -111,7 +105,7 @@ def test_evaluate_with_knn_dataset_uses_its_labels(tmp_path, tiny_runs):
 
 @pytest.mark.slow  # run.py in a subprocess
 def test_cli_without_a_run_is_one_clear_line(tmp_path):
-    # attributes and sample read the run through the same restore.run_config.
+    # attributes and sample read the run through the same Workdir.offline_config.
     from test_run import _assert_clean_failure, _run
     result = _run("--mode=evaluate", f"--workdir={tmp_path}")
     _assert_clean_failure(result, "no trained run", str(tmp_path))

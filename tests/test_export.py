@@ -12,16 +12,17 @@ import threading
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import tiny_config
 from google.protobuf import text_format
 
-from conftest import tiny_config
 from export import client
-from export.saved_model import (ExportError, export_from_workdir, export_model, restore_model)
+from export.saved_model import export_from_workdir, export_model, exports
 from vaegan_tf.config import RESUME_SAFE_FIELDS
-from vaegan_tf.data import preprocess
-from vaegan_tf.errors import ConfigError
-from vaegan_tf.model import VAEGAN
-from vaegan_tf.train import train_and_evaluate
+from vaegan_tf.data.preprocess import preprocess
+from vaegan_tf.errors import CheckpointError, ConfigError
+from vaegan_tf.model.vaegan import VAEGAN
+from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf.workdir import Workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF_NOISE = ("I0000", "W0000", "E0000", "WARNING: All log messages before absl")
@@ -33,8 +34,9 @@ def trained(tmp_path_factory):
     """A tiny vaegan trained 4 steps with --export_every=2: (workdir, model restored at step 4)."""
     root = tmp_path_factory.mktemp("export")
     workdir = str(root / "run")
-    train_and_evaluate(tiny_config(data_dir=str(root / "data"), export_every=2), workdir, verbose=0)
-    model, _ = restore_model(workdir)
+    train_and_evaluate(tiny_config(data_dir=str(root / "data"), export_every=2), workdir, verbose=0,
+                       chief_callbacks=[exports(2)])
+    model = Workdir(workdir).restore()
     return workdir, model
 
 
@@ -285,15 +287,15 @@ def test_versions_are_never_overwritten(trained, tmp_path):
 
 
 def test_export_errors_name_the_cause(tmp_path, trained):
-    with pytest.raises(ExportError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="does not exist"):
         export_from_workdir(str(tmp_path / "nope"))
-    with pytest.raises(ExportError, match="config.json"):
+    with pytest.raises(CheckpointError, match="config.json"):
         export_from_workdir(str(tmp_path))
     workdir, _ = trained
-    with pytest.raises(ExportError, match="ckpt-99"):
+    with pytest.raises(CheckpointError, match="ckpt-99"):
         export_from_workdir(workdir, checkpoint=os.path.join(workdir, "checkpoints", "ckpt-99"))
     shutil.copy(os.path.join(workdir, "config.json"), tmp_path)
-    with pytest.raises(ExportError, match="no checkpoint in"):
+    with pytest.raises(CheckpointError, match="no checkpoint in"):
         export_from_workdir(str(tmp_path))
 
 

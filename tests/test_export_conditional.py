@@ -6,13 +6,13 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+from test_export import LATENT, S, _faces, _serve_rest
+
 from export import client
 from export.saved_model import export_model
-from test_export import LATENT, S, _faces, _serve_rest
-from vaegan_tf.data import preprocess
-from vaegan_tf.model import VAEGAN
+from vaegan_tf.data.preprocess import preprocess
+from vaegan_tf.model.vaegan import VAEGAN
 
 A = 5  # attributes of the conditional export tests
 

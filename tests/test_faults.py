@@ -9,11 +9,12 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
-from vaegan_tf import checkpointing, data, faults, train
+
+from vaegan_tf import data
 from vaegan_tf.errors import ConfigError, DivergenceError
-from vaegan_tf.model import VAEGAN
+from vaegan_tf.model.vaegan import VAEGAN
+from vaegan_tf.training import checkpointing, faults, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

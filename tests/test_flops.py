@@ -1,10 +1,10 @@
 """FLOP counts against counts worked out by hand, layer by layer, from Table 1's structure."""
 
 import pytest
-
 from conftest import tiny_config
-from vaegan_tf import flops
+
 from vaegan_tf.config import Config
+from vaegan_tf.perf import flops
 
 
 def conv(out_side, cin, cout, k=5):  # 2 FLOPs per MAC; every output pixel sees the whole kernel
@@ -149,7 +149,7 @@ def test_two_dis_passes_cost_more_than_one_where_there_is_a_similarity_pass(
 def test_network_counts_match_the_layer_list():
     config = Config(image_size=32, enc_width=16, dec_width=8, dis_width=8, fc_width=64,
                     latent_dim=16)
-    from vaegan_tf.networks import build_networks
+    from vaegan_tf.model.networks import build_networks
     nets = build_networks(config)
     h = hand_count(config)
     assert flops.network_flops(nets["encoder"]) == {
@@ -199,7 +199,8 @@ def test_each_model_counts_the_batches_it_uses(tmp_path, model, fakes, passes, t
 
 def test_executed_flops_of_a_traced_graph_against_hand_count():
     import tensorflow as tf
-    from vaegan_tf.flops import executed_flops
+
+    from vaegan_tf.perf.flops import executed_flops
 
     w = tf.Variable(tf.ones((5, 5, 3, 4)))
     m = tf.Variable(tf.ones((4 * 8 * 8, 6)))
@@ -228,8 +229,9 @@ def test_executed_flops_of_a_traced_graph_against_hand_count():
 @pytest.mark.slow  # profiles the executed steps
 def test_the_step_executes_more_than_the_least_work_and_fused_saves_some():
     import tensorflow as tf
-    from vaegan_tf.flops import executed_flops
-    from vaegan_tf.model import VAEGAN
+
+    from vaegan_tf.model.vaegan import VAEGAN
+    from vaegan_tf.perf.flops import executed_flops
 
     def executed(**kw):
         config = tiny_config(gan_loss="saturating", **kw)

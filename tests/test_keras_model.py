@@ -8,12 +8,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from export.keras_model import KERAS_FILE, saved_step, write_keras
 from export.saved_model import export_from_workdir
 from vaegan_tf.errors import WriteError
-from vaegan_tf.model import VAEGAN
+from vaegan_tf.model.vaegan import VAEGAN
 
 
 def _moved_statistics(model: VAEGAN) -> None:
@@ -89,13 +89,21 @@ def test_an_older_state_never_replaces_a_newer_file(tmp_path, tiny_runs):
 
 
 def test_a_failed_write_names_the_file_and_keeps_the_old_one(tmp_path):
+    import errno
     model = VAEGAN(tiny_config())
     export_dir = str(tmp_path / "export")
     assert write_keras(model, export_dir) == os.path.join(export_dir, KERAS_FILE)
     before = open(os.path.join(export_dir, KERAS_FILE), "rb").read()
     model.step.assign(5)
-    # Where the new archive is staged stands a folder: the write fails as on a full disk.
-    os.makedirs(os.path.join(export_dir, f".{KERAS_FILE}-{os.getpid()}.keras"))
-    with pytest.raises(WriteError, match=r"cannot write \S*export/vaegan.keras: .*intact"):
+    save = model.save
+
+    def full_disk(path, *args, **kwargs):  # half an archive, then the disk is full
+        save(path, *args, **kwargs)
+        with open(path, "r+b") as f:
+            f.truncate(100)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+    model.save = full_disk
+    with pytest.raises(WriteError, match=r"cannot write \S*export/vaegan.keras: No space left"):
         write_keras(model, export_dir)
+    assert os.listdir(export_dir) == [KERAS_FILE]  # the half archive is gone
     assert open(os.path.join(export_dir, KERAS_FILE), "rb").read() == before

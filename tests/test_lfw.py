@@ -8,11 +8,12 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from conftest import tiny_config
 from celeba_fixtures import replace_once
+from conftest import tiny_config
 from lfw_fixtures import LFW_ATTRIBUTES, PEOPLE, write_lfw
-from vaegan_tf import data, lfw, preprocess
+
+from vaegan_tf import data
+from vaegan_tf.data import lfw, preprocess
 from vaegan_tf.errors import ConfigError, DataError
 
 ATTR = "lfw_attributes.txt"
@@ -204,7 +205,9 @@ def test_evaluate_and_attributes_label_lfw_scores_by_sign(tmp_path):
     # LFW's attributes are scores, present where positive: the kNN labels, the attribute
     # vectors' positives and the classifier's labels all use the sign, not CelebA's 0.5.
     from conftest import offline_config
-    from vaegan_tf import attributes, evaluate, train
+
+    from vaegan_tf.evaluation import attributes, evaluate
+    from vaegan_tf.training import train
     write_lfw(tmp_path / "lfw_root")
     config = offline_config(dataset="lfw", data_dir=str(tmp_path / "lfw_root"), crop="center150",
                             batch_size=4, train_steps=2, classifier_dir=str(tmp_path / "clf"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vaegan_tf import losses
+from vaegan_tf.model import losses
 
 RNG = np.random.default_rng(0)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from vaegan_tf import metrics
+from vaegan_tf.evaluation import metrics
 
 
 def _gaussian(n, d, shift=0.0, seed=0):
@@ -64,32 +64,3 @@ def test_sharpness_drops_with_blur():
     dot = np.zeros((1, 5, 5, 3)); dot[0, 2, 2] = 1.0
     lap = np.array([-4.0, 1, 1, 1, 1] + [0] * 4)
     assert metrics.laplacian_variance(dot)[0] == pytest.approx(lap.var())
-
-
-def test_knn_on_planted_clusters():
-    rng = np.random.default_rng(1)
-    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
-    labels = rng.integers(0, 3, 300)
-    points = centres[labels] + rng.normal(0, 0.5, (300, 2))
-    assert metrics.knn_error(points[:200], labels[:200], points[200:], labels[200:]) == 0.0
-    # Labels unrelated to the features: error near chance (2/3).
-    noise = rng.integers(0, 3, 300)
-    assert metrics.knn_error(points[:200], noise[:200], points[200:], noise[200:]) > 0.45
-
-
-def test_knn_vote_and_tie_break():
-    train = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]])
-    # k=5 over all: labels 0,0,1,1,1 -> 1 wins on votes.
-    assert metrics.knn_predict(train, [0, 0, 1, 1, 1], np.array([[0.0]]), k=5)[0] == 1
-    # k=4 tie 2-2: the label of the nearest neighbour wins.
-    assert metrics.knn_predict(train, [0, 1, 1, 0, 2], np.array([[0.1]]), k=4)[0] == 0
-
-
-def test_knn_attribute_errors_per_column():
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(200, 2))
-    attrs = np.stack([x[:, 0] > 0, rng.integers(0, 2, 200) > 0], 1).astype(np.float32)
-    err = metrics.knn_attribute_errors(x[:150], attrs[:150], x[150:], attrs[150:])
-    assert err[0] < 0.1 and err[1] > 0.3  # the planted attribute is found, the noise is not
-    chance = metrics.majority_error(attrs[:150], attrs[150:])
-    assert chance.shape == (2,) and 0.2 < chance[0] < 0.8

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import PAPER_LITERAL, tiny_config
-from vaegan_tf.model import VAEGAN, equilibrium_gate
+
+from vaegan_tf.model.vaegan import VAEGAN, equilibrium_gate
 
 
 def _images(n=8, size=32, seed=0):
@@ -117,15 +117,14 @@ def test_masked_gradients_match_separate_tapes(gan_loss):
 @pytest.mark.parametrize("dis_batch", ["joint", "separate"])
 def test_encoder_gradient_ignores_gan_form_and_gamma(dis_batch):
     x = _images()
-    grads, first = {}, None
+    grads, first, state = {}, None, None
     for kw in (dict(gan_loss="saturating", gamma=1e-6), dict(gan_loss="non_saturating", gamma=0.5)):
         model = _model(dis_batch=dis_batch, **kw)
         if first is None:
-            first = model
+            first, state = model, model.noise.state.numpy()
         else:  # same weights and the same noise draws
             model.set_weights(first.get_weights())
             model.noise.state.assign(state)
-        state = model.noise.state.numpy()
         grads[kw["gan_loss"]] = model.gradients(x)[1]
     _close(grads["saturating"]["encoder"], [np.asarray(u) for u in grads["non_saturating"]["encoder"]],
            "encoder")

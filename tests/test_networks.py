@@ -3,12 +3,12 @@
 import keras
 import numpy as np
 import pytest
+from conftest import tiny_config
 from keras import layers
 
-from conftest import tiny_config
 from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
-from vaegan_tf.networks import Decoder, Discriminator, Encoder, build_networks
+from vaegan_tf.model.networks import Decoder, Discriminator, Encoder, build_networks
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
-from vaegan_tf import optim
-from vaegan_tf.model import VAEGAN
+
+from vaegan_tf.model import optim
+from vaegan_tf.model.vaegan import VAEGAN
 
 
 def _model(**kw):

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
-from vaegan_tf.model import VAEGAN
+
+from vaegan_tf.model.vaegan import VAEGAN
 
 LOSSES = ("enc_loss", "dis_loss", "prior", "llike", "gan_dec")
 GAMMA = 0.05

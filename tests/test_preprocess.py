@@ -10,8 +10,7 @@ import scipy.ndimage
 import tensorflow as tf
 from PIL import Image
 
-from vaegan_tf import preprocess, synthetic
-
+from vaegan_tf.data import preprocess, synthetic
 
 # --- preprocess ----------------------------------------------------------------------------------
 

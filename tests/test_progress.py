@@ -4,7 +4,7 @@ import io
 
 import tensorflow as tf
 
-from vaegan_tf import progress
+from vaegan_tf.training import progress
 
 
 def test_durations():

@@ -12,9 +12,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import PAPER_LITERAL, tiny_config
-from vaegan_tf.model import VAEGAN
+
+from vaegan_tf.model.vaegan import VAEGAN
 
 
 def _images(n=8, size=32, seed=0):

@@ -5,12 +5,13 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import offline_config
 from lfw_fixtures import write_lfw
-from vaegan_tf import data, regressor, restore
+
+from vaegan_tf import data
 from vaegan_tf.errors import CheckpointError
-from vaegan_tf.networks import Encoder
+from vaegan_tf.evaluation import inference, regressor
+from vaegan_tf.model.networks import Encoder
 
 
 def test_regressor_is_encoders_trunk_with_one_output_per_attribute():
@@ -40,7 +41,7 @@ def test_trained_once_then_loaded_and_checked(tmp_path, tiny_data_dir):
     index = data.load_index(config)
     first, info = regressor.load_or_train(config, str(tmp_path), index)
     folder = tmp_path / "regressor"  # the default: beside the run
-    with open(folder / "classifier.json") as f:
+    with open(folder / "regressor.json") as f:
         assert json.load(f) == info
     assert info["targets"] == "signed" and info["steps"] == 2
     assert info["attributes"] == list(index.attribute_names)
@@ -48,14 +49,14 @@ def test_trained_once_then_loaded_and_checked(tmp_path, tiny_data_dir):
     for a, b in zip(first.weights, again.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert info2 == info
-    mtime = os.path.getmtime(folder / "classifier.weights.h5")
+    mtime = os.path.getmtime(folder / "regressor.weights.h5")
     with pytest.raises(CheckpointError, match=r"--regressor_dir=.* holds a cached attribute "
                                               r"regressor with steps=2, not 3"):
         regressor.load_or_train(config.replace(regressor_steps=3), str(tmp_path), index)
-    assert os.path.getmtime(folder / "classifier.weights.h5") == mtime  # not overwritten
+    assert os.path.getmtime(folder / "regressor.weights.h5") == mtime  # not overwritten
     elsewhere = config.replace(regressor_dir=str(tmp_path / "shared"))
     regressor.load_or_train(elsewhere, str(tmp_path), index)
-    assert os.path.isfile(tmp_path / "shared" / "classifier.weights.h5")
+    assert os.path.isfile(tmp_path / "shared" / "regressor.weights.h5")
 
 
 @pytest.mark.slow  # 120 training steps
@@ -63,7 +64,7 @@ def test_training_lowers_the_squared_error_below_the_mean_predictor(tmp_path, ti
     config = offline_config(data_dir=tiny_data_dir, regressor_steps=120, batch_size=16)
     index = data.load_index(config)
     reg, _ = regressor.load_or_train(config, str(tmp_path), index)
-    test_x, test_y = restore.split_images(config, "test", 64, index)
+    test_x, test_y = inference.split_images(config, "test", 64, index)
     train_y = index.attributes[index.partition == 0]
     target = regressor.targets(test_y, True)
     baseline = np.mean((regressor.targets(train_y, True).mean(0) - target) ** 2)

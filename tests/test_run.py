@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import PAPER_LITERAL
+
 from vaegan_tf.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +59,7 @@ def test_stray_argument(tmp_path):
 
 def test_flag_files_give_valid_configs():
     from absl import flags
+
     import run  # noqa: F401  (defines the flags)
     for name, expected in (("demo.flags", "synthetic"), ("celeba_paper.flags", "celeba"),
                            ("celeba.flags", "celeba")):
@@ -72,6 +73,7 @@ def test_flag_files_give_valid_configs():
 
 def _flag_file(name):
     from absl import flags
+
     import run  # noqa: F401  (defines the flags)
     flags.FLAGS.unparse_flags()
     try:

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from vaegan_tf import sampling
+from vaegan_tf.evaluation import sampling
 
 
 def test_interpolate_endpoints_and_midpoint():

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import PAPER_LITERAL, tiny_config
-from vaegan_tf import steps
-from vaegan_tf.model import VAEGAN
+
+from vaegan_tf.model import steps
+from vaegan_tf.model.vaegan import VAEGAN
 
 # The authors' recipe for vaegan, vae, vae_disl and gan runs in the fast tier; vaegan_dis0, the
 # paper-literal recipe and the other variants (each a model built and two steps traced) only in

@@ -5,10 +5,11 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from celeba_fixtures import write_layout
 from conftest import tiny_config
-from vaegan_tf import data, stream
+
+from vaegan_tf import data
+from vaegan_tf.data import stream
 
 
 def _order(n, seed, first, count):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaegan_tf import synthetic
+from vaegan_tf.data import synthetic
+from vaegan_tf.data.synthetic import ATTRIBUTE_NAMES, ensure_synthetic
 from vaegan_tf.errors import DataError
-from vaegan_tf.synthetic import ATTRIBUTE_NAMES, ensure_synthetic
 
 NUM_IMAGES = 240
 

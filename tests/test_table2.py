@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import offline_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import offline_config
-from vaegan_tf import table2
 from vaegan_tf.errors import ConfigError
-from vaegan_tf.train import train_and_evaluate
+from vaegan_tf.evaluation import table2
+from vaegan_tf.training.train import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -153,7 +153,7 @@ def test_evaluate_table2_writes_jsonl_and_tensorboard(conditional_run):
     assert record["targets"] == "signed" and record["regressor_steps"] == 2
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         assert json.loads(f.read().splitlines()[-1]) == json.loads(json.dumps(record))
-    assert os.path.isfile(os.path.join(workdir, "regressor", "classifier.weights.h5"))
+    assert os.path.isfile(os.path.join(workdir, "regressor", "regressor.weights.h5"))
     events = EventAccumulator(os.path.join(workdir, "tensorboard", "evaluate"),
                               size_guidance={"tensors": 0})
     events.Reload()

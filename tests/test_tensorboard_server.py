@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from vaegan_tf import embed
+from vaegan_tf.evaluation import embed
 
 # A TensorBoard server in a subprocess, over the vaegan and vae tiny runs.
 pytestmark = pytest.mark.slow

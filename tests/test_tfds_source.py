@@ -7,9 +7,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from vaegan_tf import data, tfds_source
-from vaegan_tf.celeba import ATTRIBUTES
+from vaegan_tf import data
 from vaegan_tf.config import Config
+from vaegan_tf.data import preprocess, tfds_source
+from vaegan_tf.data.celeba import ATTRIBUTES
 from vaegan_tf.errors import DataError
 
 
@@ -35,7 +36,7 @@ def test_tfds_batches_match_the_shared_preprocessing(tmp_path):
     attributes = np.concatenate([y.numpy() for _, y in batches])
     assert images.shape == (12, 32, 32, 3) and attributes.shape == (12, 40)
     for (encoded, name, attrs), image, row in zip(raw, images, attributes):
-        expected = data.preprocess(tf.io.decode_jpeg(encoded, channels=3), "original", 32)
+        expected = preprocess.preprocess(tf.io.decode_jpeg(encoded, channels=3), "original", 32)
         np.testing.assert_allclose(image, expected.numpy(), atol=1e-6)
         np.testing.assert_array_equal(row, attrs.numpy())
     assert set(np.unique(attributes)) <= {0.0, 1.0}

@@ -6,15 +6,15 @@ import os
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import tiny_config
-from vaegan_tf import checkpointing
 from vaegan_tf.data import load_index
 from vaegan_tf.errors import CheckpointError
-from vaegan_tf.model import VAEGAN
-from vaegan_tf.train import train_and_evaluate
+from vaegan_tf.model.vaegan import VAEGAN
+from vaegan_tf.training import checkpointing
+from vaegan_tf.training.train import train_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +130,16 @@ def test_vae_disl_uses_the_discriminator_of_an_earlier_run(tmp_path, data_dir):
         np.testing.assert_array_equal(a.numpy(), b.numpy())  # frozen: still the GAN's Dis
 
 
-def test_vae_disl_without_a_checkpoint_is_a_clear_error(tmp_path, data_dir):
-    config = tiny_config(data_dir=data_dir, model="vae_disl", disl_from=str(tmp_path))
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+@pytest.mark.parametrize("source", ["empty", "missing"])
+def test_vae_disl_without_a_checkpoint_is_a_clear_error_before_any_write(tmp_path, data_dir,
+                                                                          source):
+    disl_from = tmp_path / source
+    if source == "empty":
+        disl_from.mkdir()
+    config = tiny_config(data_dir=data_dir, model="vae_disl", disl_from=str(disl_from))
+    with pytest.raises(CheckpointError, match=f"--disl_from={disl_from}: no checkpoint"):
         train_and_evaluate(config, str(tmp_path / "disl"), verbose=0)
+    assert not (tmp_path / "disl").exists()
 
 
 @pytest.mark.slow  # a 2-step run per split

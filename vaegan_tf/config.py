@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Any
 
 from vaegan_tf.errors import ConfigError
@@ -289,10 +288,5 @@ def _validate(c: Config) -> None:
     for name in ("classifier_steps", "eval_images", "runs", "regressor_steps"):
         if getattr(c, name) <= 0:
             _fail(name, f"must be > 0; got {getattr(c, name)}")
-    if c.inception_weights and not os.path.isfile(c.inception_weights):
-        _fail("inception_weights", f"no such file: {c.inception_weights} (Keras InceptionV3 "
-              "weights cannot be downloaded here; give a local .h5 file)")
     if c.edit_attributes and not all(n.strip() for n in c.edit_attributes.split(",")):
         _fail("edit_attributes", f"expected comma-separated names; got {c.edit_attributes!r}")
-    if c.disl_from and not os.path.isdir(c.disl_from):
-        _fail("disl_from", f"no such directory: {c.disl_from}")

@@ -1,0 +1,149 @@
+"""The serving functions of the exported Enc and Dec: their signatures, inputs checked (a wrong
+shape or dtype is an InvalidArgument naming the input), JPEG/PNG in and out (saved_model.py
+writes them)."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from vaegan_tf.data.preprocess import preprocess
+
+# Signature name -> the module's tf.function behind it, per exported model.
+SIGNATURES = {
+    "encoder": {"serving_default": "encode", "encode_jpeg": "encode_jpeg"},
+    "decoder": {"serving_default": "decode", "decode_png": "decode_png"},
+}
+
+
+
+def decode_images(image_bytes: tf.Tensor, crop: str, image_size: int) -> tf.Tensor:
+    """Encoded JPEG/PNG strings [B] -> float32 [B, S, S, 3] in [-1, 1], exactly as in training."""
+
+    def one(args):
+        contents, index = args
+        # decode_image would also take GIF and BMP, which training never sees; and its own error
+        # for non-image bytes does not say which input was at fault.
+        header = tf.strings.substr(contents, 0, 4)
+        is_image = tf.logical_or(tf.strings.substr(header, 0, 2) == b"\xff\xd8",
+                                 header == b"\x89PNG")
+        message = tf.strings.format("image_bytes[{}] is not a decodable JPEG or PNG image", index)
+        with tf.control_dependencies([tf.debugging.Assert(is_image, [message])]):
+            image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+        return preprocess(image, crop, image_size)
+
+    indices = tf.range(tf.shape(image_bytes)[0])
+    return tf.map_fn(one, (image_bytes, indices),
+                     fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
+
+
+def to_png(images: tf.Tensor) -> tf.Tensor:
+    """float32 [B, S, S, 3] in [-1, 1] -> PNG strings [B] of round((x + 1) * 127.5) as uint8."""
+    pixels = tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+    return tf.map_fn(tf.io.encode_png, pixels, fn_output_signature=tf.string)
+
+
+def _checked(tensor: tf.Tensor, name: str) -> tf.Tensor:
+    """The input, checked at run time against its signature's shape, and not an empty batch.
+
+    A loaded signature and TF Serving feed tensors of any shape (only the dtype is checked), and
+    a wrong rank reaching a convolution aborts the whole process in oneDNN; EnsureShape turns it
+    into an InvalidArgumentError naming the input and both shapes. An empty batch would fail
+    inside BatchNorm with a message about neither.
+    """
+    tensor = tf.ensure_shape(tensor, tensor.shape)
+    not_empty = tf.debugging.Assert(tf.shape(tensor)[0] > 0, [f"{name} is an empty batch"])
+    with tf.control_dependencies([not_empty]):
+        return tf.identity(tensor)
+
+
+def _module(network: keras.Model) -> tf.Module:
+    module = tf.Module()
+    # The Keras model itself stays out of the object graph (only its variables are saved), so the
+    # SavedModel holds no Keras objects and loads in plain TensorFlow.
+    module.model_variables = list(network.weights)
+    return module
+
+
+def _with_attributes(tensor: tf.Tensor, name: str, attributes: tf.Tensor) -> tuple[tf.Tensor,
+                                                                                  tf.Tensor]:
+    """Both inputs checked as `_checked` does, and refused unless their batch sizes agree."""
+    tensor, attributes = _checked(tensor, name), _checked(attributes, "attributes")
+    same = tf.debugging.Assert(tf.shape(tensor)[0] == tf.shape(attributes)[0],
+                               [f"{name} and attributes need the same batch size; got",
+                                tf.shape(tensor)[0], tf.shape(attributes)[0]])
+    with tf.control_dependencies([same]):
+        return tf.identity(tensor), tf.identity(attributes)
+
+
+def encoder_module(encoder: keras.Model, crop: str, image_size: int,
+                   num_attributes: int = 0) -> tf.Module:
+    """A tf.Module with `encode` (images) and `encode_jpeg` (image bytes), in inference mode.
+
+    A conditional encoder (num_attributes > 0) takes `attributes` [B, A] float32 beside either.
+    """
+    s = image_size
+    module = _module(encoder)
+    images = tf.TensorSpec([None, s, s, 3], tf.float32, name="images")
+    image_bytes = tf.TensorSpec([None], tf.string, name="image_bytes")
+
+    def outputs(x, attributes=None):
+        mean, log_var = encoder(x, attributes=attributes, training=False)
+        return {"mean": tf.cast(mean, tf.float32), "log_var": tf.cast(log_var, tf.float32)}
+
+    if num_attributes:
+        y = tf.TensorSpec([None, num_attributes], tf.float32, name="attributes")
+
+        @tf.function(input_signature=[images, y])
+        def encode(images, attributes):
+            return outputs(*_with_attributes(images, "images", attributes))
+
+        @tf.function(input_signature=[image_bytes, y])
+        def encode_jpeg(image_bytes, attributes):
+            image_bytes, attributes = _with_attributes(image_bytes, "image_bytes", attributes)
+            return outputs(decode_images(image_bytes, crop, image_size), attributes)
+    else:
+        @tf.function(input_signature=[images])
+        def encode(images):
+            return outputs(_checked(images, "images"))
+
+        @tf.function(input_signature=[image_bytes])
+        def encode_jpeg(image_bytes):
+            return encode(decode_images(_checked(image_bytes, "image_bytes"), crop, image_size))
+
+    module.encode, module.encode_jpeg = encode, encode_jpeg
+    return module
+
+
+def decoder_module(decoder: keras.Model, latent_dim: int, num_attributes: int = 0) -> tf.Module:
+    """A tf.Module with `decode` (images) and `decode_png` (PNG bytes), both in inference mode.
+
+    A conditional decoder (num_attributes > 0) takes `attributes` [B, A] float32 beside `z`.
+    """
+    module = _module(decoder)
+    z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
+
+    def images(z, attributes=None):
+        return {"images": tf.cast(decoder(z, attributes=attributes, training=False), tf.float32)}
+
+    if num_attributes:
+        y = tf.TensorSpec([None, num_attributes], tf.float32, name="attributes")
+
+        @tf.function(input_signature=[z_spec, y])
+        def decode(z, attributes):
+            return images(*_with_attributes(z, "z", attributes))
+
+        @tf.function(input_signature=[z_spec, y])
+        def decode_png(z, attributes):
+            return {"png_bytes": to_png(decode(z, attributes)["images"])}
+    else:
+        @tf.function(input_signature=[z_spec])
+        def decode(z):
+            return images(_checked(z, "z"))
+
+        @tf.function(input_signature=[z_spec])
+        def decode_png(z):
+            return {"png_bytes": to_png(decode(z)["images"])}
+
+    module.decode, module.decode_png = decode, decode_png
+    return module

@@ -1,0 +1,89 @@
+"""--mode=sample: a grid of samples from the prior and interpolations between encoded test faces.
+
+Both use --sample_seed, so the same run and seed always show the same pictures. Interpolation is
+linear in z between the posterior means of two test faces (rows: input A, the decoded path, input
+B); a gan has no encoder, so its rows interpolate between two prior draws instead. Conditional runs
+(Sec 4.2) draw with the test split's attribute vectors y and interpolate y alongside z.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from vaegan_tf import data
+from vaegan_tf.config import Config
+from vaegan_tf.evaluation import inference
+from vaegan_tf.images import image_grid, write_png
+from vaegan_tf.workdir import Workdir
+
+PRIOR_SAMPLES = 64  # an 8x8 grid
+PAIRS = 8  # interpolation rows
+STEPS = 8  # decoded points per row, endpoints included
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """z_t = (1 − t) a + t b for t = 0, 1/(steps−1), ..., 1: [steps, L] (a, b are [L])."""
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return (1.0 - t) * a[None, :] + t * b[None, :]
+
+
+def sample_mode(config: Config, workdir: str) -> list[str]:
+    """Writes samples/prior_<step>.png and samples/interpolations_<step>.png (and both to
+    TensorBoard's `evaluate` writer); returns the PNG paths.
+
+    A conditional run's prior samples are drawn with the test split's attribute vectors (cycled
+    to fill the grid), and its interpolations move y linearly between the two ends' vectors too.
+    """
+    model, step = inference.restored(config, workdir)
+    rng = np.random.default_rng(config.sample_seed)
+    bs, latent = config.batch_size, config.latent_dim
+    z = rng.standard_normal((PRIOR_SAMPLES, latent)).astype(np.float32)
+    test_x = test_y = prior_y = ends_y = None
+    if model.encoder is not None or config.conditional:
+        wanted = PRIOR_SAMPLES if config.conditional else 2 * PAIRS
+        test_x, test_y = inference.split_images(config, "test", wanted, data.load_index(config))
+    if config.conditional:
+        prior_y = np.resize(test_y, (PRIOR_SAMPLES, test_y.shape[1]))
+    prior = inference.decode(model, z, bs, prior_y)
+    grids = {"prior": image_grid(prior, cols=8)}
+
+    if model.encoder is not None:
+        test_x, test_y = test_x[:2 * PAIRS], test_y[:2 * PAIRS]
+        if len(test_x) < 2:
+            test_x, test_y = np.concatenate([test_x, test_x]), np.concatenate([test_y, test_y])
+        pairs = min(PAIRS, len(test_x) // 2)
+        order = rng.permutation(len(test_x))[:2 * pairs]
+        ends = test_x[order].reshape((pairs, 2) + test_x.shape[1:])
+        if config.conditional:
+            ends_y = test_y[order].reshape(pairs, 2, -1)
+        codes = inference.encode(model, ends.reshape((-1,) + test_x.shape[1:]), bs,
+                               None if ends_y is None else ends_y.reshape(2 * pairs, -1))
+        codes = codes.reshape(pairs, 2, -1)
+    else:
+        pairs, ends = PAIRS, None
+        codes = rng.standard_normal((pairs, 2, latent)).astype(np.float32)
+        if config.conditional:
+            ends_y = np.resize(test_y, (2 * pairs, test_y.shape[1])).reshape(pairs, 2, -1)
+    path = np.concatenate([interpolate(c[0], c[1], STEPS) for c in codes])
+    path_y = None if ends_y is None else np.concatenate(
+        [interpolate(e[0], e[1], STEPS) for e in ends_y.astype(np.float32)])
+    decoded = inference.decode(model, path, bs, path_y).reshape((pairs, STEPS) + prior.shape[1:])
+    if ends is not None:
+        decoded = np.concatenate([ends[:, :1], decoded, ends[:, 1:]], axis=1)
+    grids["interpolations"] = image_grid(decoded.reshape((-1,) + prior.shape[1:]),
+                                         cols=decoded.shape[1])
+
+    folder = os.path.join(workdir, "samples")
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    writer = Workdir(workdir).summary_writer("evaluate")
+    with writer.as_default(step=step):
+        for name, grid in grids.items():
+            paths.append(os.path.join(folder, f"{name}_{step:07d}.png"))
+            write_png(paths[-1], grid)
+            tf.summary.image(name, grid[None], max_outputs=1)
+    writer.flush()
+    return paths

@@ -1,0 +1,196 @@
+"""The paper's three networks (Larsen et al. 2016, Table 1), as Keras subclassed models.
+
+All convolutions are 5x5; "down" convs have stride 2. Layers followed by BatchNorm carry no bias,
+since BN's offset makes it redundant. BN uses the authors' momentum 0.9 and epsilon 1e-6.
+Widths are configurable through one base width per network; the defaults give exactly Table 1:
+
+  Enc: conv 64↓ BN ReLU, conv 128↓ BN ReLU, conv 256↓ BN ReLU, FC 2048 BN ReLU, FC 2x128 (mean, log σ²)
+  Dec: FC 8·8·256 BN ReLU, convT 256↑ BN ReLU, convT 128↑ BN ReLU, convT 32↑ BN ReLU, conv 3 tanh
+  Dis: conv 32 ReLU, conv 128↓ BN ReLU, conv 256↓ BN ReLU, conv 256↓ [Dis_l] BN ReLU,
+       FC 512 BN ReLU, FC 1 (logit)
+
+Conditional variants (Sec 4.2, `num_attributes` > 0): the attribute vector y [B, A] is
+concatenated to the input of the top FC layer of Enc and Dis (their flattened conv features) and
+to z at the input of Dec. With num_attributes=0 the networks are exactly the ones above and
+ignore `attributes`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from vaegan_tf.errors import ConfigError
+from vaegan_tf.model.layers import KERNEL, batch_norm, conv, dense, kernel_initializer
+
+
+def _with_attributes(h, attributes, num_attributes: int, network: str):
+    """h with y appended along the last axis when the network is conditional, else h as it is."""
+    if not num_attributes:
+        return h
+    if attributes is None:
+        raise ValueError(f"this {network} is conditional on {num_attributes} attributes: "
+                         "call it with attributes=[B, num_attributes]")
+    width = attributes.shape[-1]
+    if width is not None and width != num_attributes:
+        raise ValueError(f"this {network} is conditional on {num_attributes} attributes, "
+                         f"got attributes of shape {tuple(attributes.shape)}")
+    # y arrives as float32 from the pipeline; under mixed precision h is float16/bfloat16.
+    return keras.ops.concatenate([h, keras.ops.cast(attributes, h.dtype)], axis=-1)
+
+
+def _check_image_size(image_size: int) -> None:
+    if image_size % 8 or image_size < 16:
+        raise ValueError(f"image_size must be a multiple of 8 and >= 16, got {image_size}")
+
+
+@keras.saving.register_keras_serializable(package="vaegan_tf")
+class Encoder(keras.Model):
+    """q(z|x) (q(z|x, y) when conditional): images [B, S, S, 3] in [-1, 1] (and attributes
+    [B, num_attributes]) -> (mean, log_var), each [B, latent_dim]."""
+
+    def __init__(self, latent_dim: int = 128, width: int = 64, fc_width: int = 2048,
+                 sync_batchnorm: bool = False, num_attributes: int = 0, init: str = "deeppy",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim, self.width, self.fc_width = latent_dim, width, fc_width
+        self.sync_batchnorm, self.num_attributes, self.init = sync_batchnorm, num_attributes, init
+        self.convs = [conv(width * m, 2, f"conv{i}", init) for i, m in enumerate((1, 2, 4), 1)]
+        self.conv_bns = [batch_norm(f"conv{i}_bn", sync_batchnorm) for i in range(1, 4)]
+        self.flatten = layers.Flatten(name="flatten")
+        self.fc = dense(fc_width, "fc", init)
+        self.fc_bn = batch_norm("fc_bn", sync_batchnorm)
+        self.mean = dense(latent_dim, "mean", init, bias=True)
+        self.log_var = dense(latent_dim, "log_var", init, bias=True)
+
+    def call(self, x, attributes=None, training=False):
+        for layer, bn in zip(self.convs, self.conv_bns):
+            x = keras.ops.relu(bn(layer(x), training=training))
+        h = _with_attributes(self.flatten(x), attributes, self.num_attributes, "encoder")
+        h = keras.ops.relu(self.fc_bn(self.fc(h), training=training))
+        return self.mean(h), self.log_var(h)
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim, "width": self.width,
+                "fc_width": self.fc_width, "sync_batchnorm": self.sync_batchnorm,
+                "num_attributes": self.num_attributes, "init": self.init}
+
+
+@keras.saving.register_keras_serializable(package="vaegan_tf")
+class Decoder(keras.Model):
+    """p(x|z) (p(x|z, y) when conditional) and the GAN generator: z [B, latent_dim] (and
+    attributes [B, num_attributes]) -> images [B, S, S, 3] in [-1, 1]."""
+
+    def __init__(self, width: int = 32, image_size: int = 64, sync_batchnorm: bool = False,
+                 num_attributes: int = 0, init: str = "deeppy", **kwargs):
+        super().__init__(**kwargs)
+        _check_image_size(image_size)
+        self.width, self.image_size, self.sync_batchnorm = width, image_size, sync_batchnorm
+        self.num_attributes, self.init = num_attributes, init
+        base, top = image_size // 8, width * 8
+        self.fc = dense(base * base * top, "fc", init)
+        self.fc_bn = batch_norm("fc_bn", sync_batchnorm)
+        self.reshape = layers.Reshape((base, base, top))
+        self.deconvs = [
+            layers.Conv2DTranspose(width * m, KERNEL, strides=2, padding="same", use_bias=False,
+                                   name=f"deconv{i}", kernel_initializer=kernel_initializer(init))
+            for i, m in enumerate((8, 4, 1), 1)]
+        self.deconv_bns = [batch_norm(f"deconv{i}_bn", sync_batchnorm) for i in range(1, 4)]
+        self.out = conv(3, 1, "out", init, bias=True)
+
+    def call(self, z, attributes=None, training=False, update_statistics=True):
+        """update_statistics=False (training mode): BN normalises with the batch's statistics and
+        leaves the moving ones, which inference uses, to other calls (Config.dec_statistics)."""
+        bn = {"training": training, "update_statistics": update_statistics}
+        z = _with_attributes(z, attributes, self.num_attributes, "decoder")
+        x = self.reshape(keras.ops.relu(self.fc_bn(self.fc(z), **bn)))
+        for deconv, bn_layer in zip(self.deconvs, self.deconv_bns):
+            x = keras.ops.relu(bn_layer(deconv(x), **bn))
+        return keras.ops.tanh(self.out(x))
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width, "image_size": self.image_size,
+                "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes,
+                "init": self.init}
+
+
+@keras.saving.register_keras_serializable(package="vaegan_tf")
+class Discriminator(keras.Model):
+    """Dis: images [B, S, S, 3] (and attributes [B, num_attributes] when conditional) ->
+    (logit [B], Dis_l features [B, S/8, S/8, 8*width]).
+
+    Dis_l is the 4th convolution's output before its BN and ReLU (the authors' "reconstruction
+    error at layer #9"), so the similarity metric does not depend on BN's batch statistics there.
+    """
+
+    def __init__(self, width: int = 32, fc_width: int = 512, sync_batchnorm: bool = False,
+                 num_attributes: int = 0, init: str = "deeppy", **kwargs):
+        super().__init__(**kwargs)
+        self.width, self.fc_width, self.sync_batchnorm = width, fc_width, sync_batchnorm
+        self.num_attributes, self.init = num_attributes, init
+        self.conv1 = conv(width, 1, "conv1", init, bias=True)
+        self.convs = [conv(width * m, 2, f"conv{i}", init) for i, m in ((2, 4), (3, 8), (4, 8))]
+        self.conv_bns = [batch_norm(f"conv{i}_bn", sync_batchnorm) for i in range(2, 5)]
+        self.flatten = layers.Flatten(name="flatten")
+        self.fc = dense(fc_width, "fc", init)
+        self.fc_bn = batch_norm("fc_bn", sync_batchnorm)
+        self.logit = dense(1, "logit", init, bias=True)
+
+    def features(self, x, training=False, update_statistics=True):
+        """Dis_l(x): the layers up to the 4th convolution only (the authors' similarity pass).
+
+        update_statistics=False: in training mode BN normalises with this batch's statistics but
+        leaves its moving averages alone, so a pass that must not train Dis does not change the
+        statistics Dis is evaluated with either (the authors' similarity pass runs on a copy of
+        Dis's layers whose running statistics are its own and never used).
+        """
+        bn = {"training": training, "update_statistics": update_statistics}
+        x = keras.ops.relu(self.conv1(x))
+        x = keras.ops.relu(self.conv_bns[0](self.convs[0](x), **bn))
+        x = keras.ops.relu(self.conv_bns[1](self.convs[1](x), **bn))
+        return self.convs[2](x)
+
+    def call(self, x, attributes=None, training=False):
+        features = self.features(x, training=training)
+        x = keras.ops.relu(self.conv_bns[2](features, training=training))
+        # Dis_l stays unconditional: it is the image's features, compared between x and x̃.
+        h = _with_attributes(self.flatten(x), attributes, self.num_attributes, "discriminator")
+        h = keras.ops.relu(self.fc_bn(self.fc(h), training=training))
+        return keras.ops.squeeze(self.logit(h), axis=-1), features
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width, "fc_width": self.fc_width,
+                "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes,
+                "init": self.init}
+
+
+def build_networks(config) -> dict[str, keras.Model]:
+    """The networks a config's model uses, built (variables created) for config.image_size.
+
+    With config.conditional each network is conditioned on config.num_attributes attributes,
+    which train.resolve_config fills from the dataset before the model is built.
+    """
+    _check_image_size(config.image_size)
+    a = config.num_attributes if config.conditional else 0
+    if config.conditional and a <= 0:
+        raise ConfigError("--conditional needs --num_attributes > 0 (filled from the dataset's "
+                          "attribute names when training; leave it 0 on the command line)")
+    s = config.image_size
+    image = keras.ops.zeros((1, s, s, 3))
+    y = keras.ops.zeros((1, a)) if a else None
+    sync = config.sync_batchnorm
+    nets: dict[str, keras.Model] = {
+        "decoder": Decoder(config.dec_width, s, sync, num_attributes=a, init=config.init,
+                           name="decoder")}
+    # One inference call creates every variable, so optimizers and checkpoints see them all.
+    nets["decoder"](keras.ops.zeros((1, config.latent_dim)), attributes=y)
+    if config.uses_encoder:
+        nets["encoder"] = Encoder(config.latent_dim, config.enc_width, config.fc_width, sync,
+                                  num_attributes=a, init=config.init, name="encoder")
+        nets["encoder"](image, attributes=y)
+    if config.uses_discriminator:
+        nets["discriminator"] = Discriminator(config.dis_width, config.fc_width // 4, sync,
+                                              num_attributes=a, init=config.init,
+                                              name="discriminator")
+        nets["discriminator"](image, attributes=y)
+    return nets

@@ -1,0 +1,105 @@
+"""The gradients of one training step, two ways that compute the same numbers (--step).
+
+Both return (terms, {network: gradient list}) where each network's gradient is that of its own
+loss times `scales[network]` (Algorithm 1 / Eq. 9):
+    encoder        L_prior + L_llike
+    decoder        γ·L_llike + L_GAN^Dec   (L_llike alone without a GAN)
+    discriminator  L_GAN^Dis
+
+three_tape: the forward pass under one tape per network; each tape back-propagates its own loss
+    through everything between the loss and its network. Simple, and the reference.
+
+fused: one tape per stage (Enc, Dec, Dis+losses). Back-propagation through Dis runs once per
+    distinct cotangent, and the cotangents at the generated images are handed on to Dec, and the
+    one at z to Enc, with output_gradients:
+      c_llike = ∂L_llike/∂[x̃, x_p]      one pass, shared by Enc (through Dec) and Dec (times γ)
+      c_gan   = ∂L_GAN^Dec/∂[x̃, x_p]    a pass of its own; for the saturating form L_GAN^Dec =
+                                         k·L_GAN^Dis, so it falls out of Dis's weight-gradient pass
+      Dec: weight gradients with c_dec = γ·c_llike + c_gan; Enc: ∂L_llike/∂z = Dec's input
+      gradient for c_llike, then Enc's weight gradients for (L_prior, ∂L_llike/∂z).
+    Against three_tape this leaves out the separate back-propagation of L_GAN^Dec through Dis
+    under the saturating form, and the Dec-weight work the encoder tape would otherwise request
+    through the shared Dec stage; it also never back-propagates from the discriminator's
+    outputs into Dec's variables more than once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import tensorflow as tf
+
+from vaegan_tf.model import losses
+
+LOSS_OF = {"encoder": "enc_loss", "decoder": "dec_loss", "discriminator": "dis_loss"}
+
+
+def three_tape(model, images, attributes, scales):
+    nets = model.trained_networks
+    with contextlib.ExitStack() as stack:
+        tapes = {n: stack.enter_context(tf.GradientTape()) for n in nets}
+        terms = model.forward(images, training=True, attributes=attributes)
+        losses = {n: scales[n] * terms[LOSS_OF[n]] for n in nets}
+    grads = {n: tapes[n].gradient(losses[n], model.networks[n].trainable_variables) for n in nets}
+    return terms, grads
+
+
+def _or_zeros(grads, like):
+    return [tf.zeros_like(t) if g is None else g for g, t in zip(grads, like)]
+
+
+def fused(model, images, attributes, scales):
+    c = model.config
+    encoded = None
+    if model.encoder is not None:
+        with tf.GradientTape() as enc_tape:
+            encoded = model.encode(images, attributes, training=True)
+    with tf.GradientTape(persistent=True) as dec_tape:
+        if encoded is not None:
+            dec_tape.watch(encoded.z)
+        generated = model.generate(encoded, attributes, tf.shape(images)[0], training=True)
+    fakes = list(generated.values())
+    with tf.GradientTape(persistent=True) as dis_tape:
+        dis_tape.watch(fakes)
+        terms = model.judge(images, attributes, encoded, generated, training=True)
+        has_gan, has_llike = c.trains_discriminator, "llike" in terms
+        llike_scale = scales["encoder" if encoded is not None else "decoder"]
+        targets = {}
+        if has_gan:
+            targets["dis"] = scales["discriminator"] * terms["dis_loss"]
+            targets["gan"] = scales["decoder"] * terms["gan_dec"]
+        if has_llike:
+            targets["llike"] = llike_scale * terms["llike"]
+
+    grads, dec_cotangent = {}, [tf.zeros_like(f) for f in fakes]
+    if has_gan:
+        dis_vars = model.discriminator.trainable_variables
+        shared = c.gan_loss == "saturating"  # gan_dec = k·dis_loss (losses.gan_generator_loss)
+        out = dis_tape.gradient(targets["dis"], dis_vars + (fakes if shared else []))
+        grads["discriminator"] = out[:len(dis_vars)]
+        if shared:
+            k = losses.generator_per_discriminator(c.real_vs_gen_weight, len(model.fake_kinds))
+            ratio = k * scales["decoder"] / scales["discriminator"]
+            gan = [ratio * g for g in _or_zeros(out[len(dis_vars):], fakes)]
+        else:
+            gan = _or_zeros(dis_tape.gradient(targets["gan"], fakes), fakes)
+        dec_cotangent = [d + g for d, g in zip(dec_cotangent, gan)]
+    if has_llike:
+        llike = _or_zeros(dis_tape.gradient(targets["llike"], fakes), fakes)
+        weight = (c.gamma if has_gan else 1.0) * scales["decoder"] / llike_scale
+        dec_cotangent = [d + weight * l for d, l in zip(dec_cotangent, llike)]
+    del dis_tape
+
+    grads["decoder"] = dec_tape.gradient(fakes, model.decoder.trainable_variables,
+                                         output_gradients=dec_cotangent)
+    if encoded is not None:
+        dz = dec_tape.gradient(fakes, encoded.z, output_gradients=llike)
+        # The tape recorded L_prior, not its scaled value: the scale enters as its cotangent.
+        grads["encoder"] = enc_tape.gradient(
+            [encoded.prior, encoded.z], model.encoder.trainable_variables,
+            output_gradients=[scales["encoder"] * tf.ones_like(encoded.prior), dz])
+    del dec_tape
+    return terms, grads
+
+
+STEPS = {"fused": fused, "three_tape": three_tape}

@@ -1,0 +1,1 @@
+"""How fast the step runs and against what: FLOP counts (flops.py) and --mode=benchmark."""

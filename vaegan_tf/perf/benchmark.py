@@ -1,0 +1,369 @@
+"""`--mode=benchmark`: how fast training, the input pipeline and the machine's matmuls run.
+
+time_train_step: the compiled train step of VAEGAN(config) on in-memory random batches: warm-up
+steps, then the median of timed steps; with the FLOPs per image (flops.py), the achieved GFLOP/s
+against this process's own matmul peak for the precision (`utilization`), and peak memory. Call
+it for several configs in one process to compare them (the peak is measured once per dtype).
+peak_matmul_gflops: chained square matmuls in the precision's compute dtype, on the device
+training uses.
+input_pipeline_throughput: images/s of the training pipeline decoding JPEG files every epoch
+(--cache=none) and reading the preprocessed crops from the file cache's arrays (--cache=file).
+training_with_pipeline: training images/s fed by the real pipeline against the same model fed
+the same batches from in-memory tensors; the input pipeline's cost is the gap between them.
+run_benchmark measures all of them and merges them into WORKDIR/benchmark.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import glob
+import os
+import resource
+import statistics
+import tempfile
+import time
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from vaegan_tf import data
+from vaegan_tf.config import Config
+from vaegan_tf.errors import ConfigError
+from vaegan_tf.files import read_json, write_json
+from vaegan_tf.perf import flops
+from vaegan_tf.workdir import Workdir
+
+# The dtype the matmuls of a Keras mixed-precision policy run in.
+COMPUTE_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+# Attribute vectors of the in-memory batches when the config does not say (CelebA has 40).
+DEFAULT_ATTRIBUTES = 40
+
+
+def training_device() -> str:
+    """Where TensorFlow places training by default: the first GPU if there is one."""
+    return "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+
+
+@functools.lru_cache(maxsize=None)
+def peak_matmul_gflops(dtype: str, size: int = 0, repeats: int = 5, chain: int = 4) -> float:
+    """GFLOP/s of `chain` dependent size×size matmuls in `dtype`, median of `repeats` calls after
+    a warm-up call, on the training device. size 0: 2048 on a CPU, 8192 on a GPU.
+
+    Dependent matmuls keep the graph optimiser from merging them and one call long enough that
+    dispatch costs nothing; b is scaled by 1/√size so the chain stays finite in float16.
+    """
+    device = training_device()
+    size = size or (8192 if "GPU" in device else 2048)
+    with tf.device(device):
+        a = tf.cast(tf.random.stateless_normal((size, size), seed=(1, 2)), dtype)
+        b = tf.cast(tf.random.stateless_normal((size, size), seed=(3, 4)) / size ** 0.5, dtype)
+
+        @tf.function
+        def chained(a, b):
+            for _ in range(chain):
+                a = tf.matmul(a, b)
+            return tf.reduce_sum(tf.cast(a[0], tf.float32))  # fetching it waits for the chain
+
+        chained(a, b).numpy()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            chained(a, b).numpy()
+            times.append(time.perf_counter() - start)
+    return 2 * chain * size ** 3 / statistics.median(times) / 1e9
+
+
+def _reset_peak_memory(device: str) -> None:
+    if "GPU" in device:
+        tf.config.experimental.reset_memory_stats(device.strip("/"))
+        return
+    with contextlib.suppress(OSError):  # Linux: "5" resets VmHWM, the RSS high-water mark
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+
+
+def _peak_memory_mb(device: str) -> float:
+    """GPU: TensorFlow's allocator peak. CPU: the process's RSS high-water mark (since the last
+    reset, where Linux allows one, else since the process started)."""
+    if "GPU" in device:
+        return tf.config.experimental.get_memory_info(device.strip("/"))["peak"] / 2 ** 20
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        with open("/proc/self/status") as f:
+            line = next(l for l in f if l.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def random_batches(config: Config, count: int) -> list[tuple[tf.Tensor, tf.Tensor]]:
+    """`count` batches shaped like make_dataset's: (images in [-1, 1], 0/1 float32 attributes)."""
+    s, n = config.image_size, config.batch_size
+    generator = tf.random.Generator.from_seed(config.seed)
+    attributes = config.num_attributes or DEFAULT_ATTRIBUTES
+    return [(generator.uniform((n, s, s, 3), -1.0, 1.0),
+             tf.cast(generator.uniform((n, attributes)) < 0.5, tf.float32))
+            for _ in range(count)]
+
+
+def _check_counts(steps: int, warmup: int, peak_size: int = 0) -> None:
+    if steps < 1:
+        raise ConfigError(f"--benchmark_steps: must be >= 1; got {steps}")
+    if warmup < 1:  # the first call traces and compiles: never a timed step
+        raise ConfigError(f"--benchmark_warmup: must be >= 1; got {warmup}")
+    if peak_size < 0:
+        raise ConfigError(f"--benchmark_matmul_size: must be >= 0 (0 = the device's default); "
+                          f"got {peak_size}")
+
+
+def time_train_step(config: Config, steps: int = 10, warmup: int = 3,
+                    peak_size: int = 0) -> dict[str, Any]:
+    """Seconds per compiled train step of VAEGAN(config) and what they mean, in one process.
+
+    The step is tf.function(model.train_step, jit_compile=config.jit_compile) on a few in-memory
+    random batches in turn; each timed step ends when its metrics are fetched.
+    """
+    from vaegan_tf.model.vaegan import VAEGAN
+
+    _check_counts(steps, warmup, peak_size)
+    device = training_device()
+    with tf.device(device):
+        _reset_peak_memory(device)
+        keras.utils.set_random_seed(config.seed)
+        model = VAEGAN(config)  # builds its networks under config.precision's policy
+        model.compile()
+        step = tf.function(model.train_step, jit_compile=config.jit_compile)
+        batches = random_batches(config, min(steps + warmup, 4))
+        executed = flops.executed_flops(step.get_concrete_function(batches[0]).graph)
+        times, logs = [], {}
+        for i in range(warmup + steps):
+            start = time.perf_counter()
+            logs = {k: float(v) for k, v in step(batches[i % len(batches)]).items()}
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+        peak_memory = _peak_memory_mb(device)
+    step_s = statistics.median(times)
+    img_per_s = config.batch_size / step_s
+    gflop = flops.train_flops_per_image(config) / 1e9
+    gflop_backprop = flops.backprop_flops_per_image(config) / 1e9
+    peak = peak_matmul_gflops(COMPUTE_DTYPE[config.precision], peak_size)
+    return {
+        "model": config.model, "precision": config.precision, "step": config.step,
+        "jit_compile": config.jit_compile, "batch_size": config.batch_size,
+        "device": device.strip("/"),
+        "step_s": step_s, "step_s_min": min(times), "train_img_per_s": img_per_s,
+        "gflop_per_img": gflop, "achieved_gflops": gflop * img_per_s,
+        "peak_gflops": peak, "utilization": gflop * img_per_s / peak,
+        "gflop_per_img_backprop": gflop_backprop,
+        "utilization_backprop": gflop_backprop * img_per_s / peak,
+        # What the traced step really runs (flops.executed_flops), and how close to the matmul
+        # peak those kernels run: the gap between this and `utilization` is extra work, not speed.
+        "executed_gflop_per_img": executed / config.batch_size / 1e9,
+        "kernel_utilization": executed / config.batch_size / 1e9 * img_per_s / peak,
+        "peak_memory_mb": peak_memory,
+        # Mean of the step's non-finite flag: a skipped update would flatter the timing.
+        "nonfinite_fraction": logs.get("nonfinite", 0.0),
+    }
+
+
+def profile_step(config: Config, logdir: str, steps: int = 2, warmup: int = 2) -> dict[str, float]:
+    """Traces `steps` compiled train steps with the TensorFlow profiler into `logdir` (open it
+    with TensorBoard's profile plugin) and returns seconds per step spent in each op type,
+    summed over threads, busiest first."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    from vaegan_tf.model.vaegan import VAEGAN
+
+    _check_counts(steps, warmup)
+    keras.utils.set_random_seed(config.seed)
+    model = VAEGAN(config)
+    model.compile()
+    step = tf.function(model.train_step, jit_compile=config.jit_compile)
+    batch = random_batches(config, 1)[0]
+    for _ in range(warmup):
+        float(step(batch)["dec_loss"])
+    tf.profiler.experimental.start(logdir)
+    try:
+        for _ in range(steps):
+            float(step(batch)["dec_loss"])
+    finally:
+        tf.profiler.experimental.stop()
+    seconds: dict[str, float] = {}
+    for path in glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True):
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+        for plane in space.planes:
+            for line in plane.lines:
+                for event in line.events:
+                    # TensorFlow ops are recorded as "name:Type"; other events have no colon.
+                    name = plane.event_metadata[event.metadata_id].name
+                    if ":" in name and not name.startswith("__inference"):
+                        kind = name.rsplit(":", 1)[1].replace("_MklNative", "").replace("_Mkl", "")
+                        seconds[kind] = seconds.get(kind, 0.0) + event.duration_ps / 1e12 / steps
+    return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
+
+
+def format_profile(seconds: dict[str, float], top: int = 12) -> str:
+    total = sum(seconds.values())
+    lines = [f"{'op type':<36}{'s/step':>10}{'share':>8}"]
+    lines += [f"{k:<36}{v:>10.3f}{v / total:>8.1%}" for k, v in list(seconds.items())[:top]]
+    return "\n".join(lines)
+
+
+def _images_per_second(dataset: tf.data.Dataset, batches: int, batch_size: int) -> float:
+    iterator = iter(dataset)
+    for _ in range(3):  # warm-up: thread pools, autotuning, file cache opening
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def input_pipeline_throughput(config: Config, batches: int = 50, index=None,
+                              cache_dir: str | None = None) -> dict[str, float]:
+    """Training-pipeline images/s from JPEG files and from the file cache (built first)."""
+    index = index if index is not None else data.load_index(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        cached = config.replace(cache="file", cache_dir=cache_dir or config.cache_dir or tmp)
+        start = time.perf_counter()
+        from_cache = data.make_dataset(cached, "train", training=True, index=index)
+        build_s = time.perf_counter() - start
+        result = {
+            "input_img_per_s_jpeg": _images_per_second(
+                data.make_dataset(config.replace(cache="none"), "train", True, index=index),
+                batches, config.batch_size),
+            "input_img_per_s_cache": _images_per_second(from_cache, batches, config.batch_size),
+            "input_cache_build_s": build_s,
+        }
+    return result
+
+
+class _TrainingWindow(keras.callbacks.Callback):
+    """Seconds from fit's first step to its last. fit's own exit is left out: here it sometimes
+    lingered ~5 s after the last step (Keras 3.15), which would swamp a short run."""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self.seconds = time.perf_counter() - self.start
+
+
+def training_with_pipeline(config: Config, steps: int = 200, index=None) -> dict[str, float]:
+    """Training images/s fed by make_dataset(config) vs by in-memory tensors, in one process."""
+    from vaegan_tf.model.vaegan import VAEGAN
+
+    index = index if index is not None else data.load_index(config)
+    pipeline = data.make_dataset(config, "train", training=True, index=index)
+    # The same number of distinct batches, already in memory as tensors.
+    held = list(pipeline.take(min(steps, 20)))
+    in_memory = tf.data.Dataset.from_tensor_slices(
+        tuple(tf.stack(parts) for parts in zip(*held))).repeat()
+    keras.utils.set_random_seed(config.seed)
+    model = VAEGAN(config)
+    model.compile()
+
+    def rate(dataset: tf.data.Dataset) -> float:
+        model.fit(dataset, epochs=1, steps_per_epoch=10, verbose=0)  # trace and warm up
+        window = _TrainingWindow()
+        model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[window])
+        return steps * config.batch_size / window.seconds
+
+    # Alternate, so drift in the machine's speed hits both sides alike.
+    memory = [rate(in_memory)]
+    piped = [rate(pipeline)]
+    memory.append(rate(in_memory))
+    piped.append(rate(pipeline))
+    memory_rate, pipeline_rate = max(memory), max(piped)
+    return {"train_img_per_s_pipeline": pipeline_rate, "train_img_per_s_in_memory": memory_rate,
+            "train_pipeline_vs_in_memory": pipeline_rate / memory_rate}
+
+
+def write_results(results: dict[str, Any], workdir: str) -> str:
+    """Merges `results` into WORKDIR/benchmark.json (other keys kept), atomically."""
+    path = Workdir(workdir).benchmark
+    merged = read_json(path)
+    merged = merged if isinstance(merged, dict) else {}
+    merged.update(results)
+    write_json(path, merged)
+    return path
+
+
+def compared_variants(config: Config) -> list[Config]:
+    """The config under every --step and precision this device runs well, itself first."""
+    precisions = ["float32", "mixed_bfloat16"]
+    if "GPU" in training_device():
+        precisions.append("mixed_float16")  # float16 convolutions are slow on CPUs
+    variants = [config] + [config.replace(step=s, precision=p) for p in precisions
+                           for s in ("fused", "three_tape")]
+    return list(dict.fromkeys(variants))  # Config is frozen, hence hashable: drops the repeat
+
+
+def side_by_side(config: Config, steps: int, warmup: int, peak_size: int = 0) -> dict[str, Any]:
+    """time_train_step for every compared variant in this one process, and the speed ratios
+    against float32 three_tape (the straightforward step)."""
+    rows = {}
+    for variant in compared_variants(config):
+        r = time_train_step(variant, steps=steps, warmup=warmup, peak_size=peak_size)
+        rows[f"{variant.step}/{variant.precision}"] = {
+            k: r[k] for k in ("step_s", "train_img_per_s", "utilization", "kernel_utilization",
+                              "executed_gflop_per_img")}
+    base = rows["three_tape/float32"]["train_img_per_s"]
+    for row in rows.values():
+        row["speedup"] = row["train_img_per_s"] / base
+    return rows
+
+
+def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3,
+                  peak_size: int = 0, compare: bool = False, profile: bool = False) -> dict[str, Any]:
+    """Measures everything above, writes WORKDIR/benchmark.json and prints a table.
+
+    `steps` timed training steps (after `warmup`) for time_train_step and per rate in
+    training_with_pipeline; `peak_size` is the matmul side (0: the device's default).
+    compare: also time every --step × precision (side_by_side) into results["side_by_side"].
+    profile: also trace two steps into WORKDIR/profile and record seconds per op type.
+    """
+    from vaegan_tf.training import train
+
+    _check_counts(steps, warmup, peak_size)
+    config = train.resolve_config(config, workdir)
+    index = data.load_index(config)  # before anything is timed: missing data stops here
+    # The step first, before the pipelines' threads exist to compete with it.
+    results = time_train_step(config, steps=steps, warmup=warmup, peak_size=peak_size)
+    comparison = side_by_side(config, steps, warmup, peak_size) if compare else None
+    ops = profile_step(config, os.path.join(workdir, "profile"), warmup=warmup) if profile else None
+    results.update(input_pipeline_throughput(config, index=index))
+    results.update(training_with_pipeline(config, steps=steps, index=index))
+    # Seconds the pipeline needs per batch, over seconds per training step: its cost if it ran
+    # on the training's own cores instead of overlapping with them.
+    source = "jpeg" if config.cache == "none" else "cache"
+    input_rate = results[f"input_img_per_s_{source}"]
+    results["input_fraction_of_step"] = results["train_img_per_s"] / input_rate
+    if comparison:
+        results["side_by_side"] = comparison
+    if ops:
+        results["profile_s_per_step"] = ops
+    write_results(results, workdir)
+    print(flops.format_breakdown(flops.train_flops(config)))
+    print(format_table({k: v for k, v in results.items() if not isinstance(v, dict)}))
+    if comparison:
+        print(format_comparison(comparison))
+    if ops:
+        print(format_profile(ops))
+    return results
+
+
+def format_comparison(rows: dict[str, dict[str, float]]) -> str:
+    columns = ["step_s", "train_img_per_s", "speedup", "utilization", "kernel_utilization"]
+    lines = [f"{'step/precision':<26}" + "".join(f"{c:>20}" for c in columns)]
+    lines += [f"{name:<26}" + "".join(f"{row[c]:>20.3f}" for c in columns)
+              for name, row in rows.items()]
+    return "\n".join(lines)
+
+
+def format_table(results: dict[str, Any]) -> str:
+    width = max(len(k) for k in results)
+    return "\n".join(f"{k:<{width}}  {v:10.3f}" if isinstance(v, float)
+                     else f"{k:<{width}}  {v!s:>10}" for k, v in results.items())

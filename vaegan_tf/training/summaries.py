@@ -1,0 +1,118 @@
+"""What a run shows while it trains: TensorBoard scalars and image grids, sample PNGs, and
+images/s (the hyperparameters: workdir.Workdir.write_hparams)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from vaegan_tf.images import image_grid, side_by_side, write_png
+from vaegan_tf.workdir import Workdir
+
+
+def learning_rate(optimizer) -> float:
+    lr = optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds `img/s` (images per second since the epoch began) to the logs the progress bar shows."""
+
+    def __init__(self, batch_size: int):
+        super().__init__()
+        self.batch_size = batch_size
+        self.start = time.perf_counter()
+        self.batches = 0
+        self.rate = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.batches = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        self.rate = self.batches * self.batch_size / max(time.perf_counter() - self.start, 1e-9)
+        if logs is not None:
+            logs["img/s"] = self.rate
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # the one-line-per-epoch progress bar (--verbose=2) reads these
+            logs["img/s"] = self.rate
+
+
+class TensorBoardLogger(keras.callbacks.Callback):
+    """Writes every logged quantity at the global step, and image grids every `image_every` steps.
+
+    Training and validation values share tags and go to `train/` and `validation/` writers, so
+    TensorBoard draws them on one chart. Grids come from a fixed z and fixed validation images, so
+    successive grids show the same faces changing.
+    """
+
+    def __init__(self, workdir: str, image_every: int, sample_z: np.ndarray | None,
+                 val_images: np.ndarray | None, throughput: Throughput | None = None,
+                 sample_attributes: np.ndarray | None = None,
+                 val_attributes: np.ndarray | None = None):
+        super().__init__()
+        self.image_every = image_every
+        self.sample_z, self.val_images, self.throughput = sample_z, val_images, throughput
+        # Conditional runs (Sec 4.2): the y each grid is drawn with; None for unconditional ones.
+        self.sample_attributes, self.val_attributes = sample_attributes, val_attributes
+        run = Workdir(workdir)
+        self.samples_dir = run.samples
+        os.makedirs(self.samples_dir, exist_ok=True)
+        self.writers = {s: run.summary_writer(s) for s in ("train", "validation")}
+        self.step = 0
+
+    def on_train_begin(self, logs=None):
+        self.step = int(self.model.step.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+
+    def write_scalars(self, split: str, values: dict) -> None:
+        with self.writers[split].as_default(step=self.step):
+            for name, value in values.items():
+                tf.summary.scalar(name, float(value))
+        self.writers[split].flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        train = {k: v for k, v in logs.items() if not k.startswith("val_") and k != "img/s"}
+        train.update({f"learning_rate/{n}": learning_rate(o) for n, o in self.model.optimizers.items()})
+        if self.throughput is not None:
+            train["images_per_second"] = self.throughput.rate
+        self.write_scalars("train", train)
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        if val:
+            self.write_scalars("validation", val)
+        if self.step % self.image_every == 0:
+            self.write_images()
+        for writer in self.writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self.step % self.image_every:
+            self.write_images()  # the final state is always pictured
+        for writer in self.writers.values():
+            writer.flush()
+
+    def write_images(self):
+        grids = {}
+        if self.sample_z is not None:
+            samples = self.model.decoder(self.sample_z, attributes=self.sample_attributes,
+                                         training=False)
+            grids["samples"] = image_grid(np.asarray(samples), cols=8)
+        if self.val_images is not None and self.model.encoder is not None:
+            recon = self.model(self.val_images, attributes=self.val_attributes, training=False)
+            grids["reconstructions"] = image_grid(side_by_side(self.val_images, np.asarray(recon)), cols=8)
+        paths = []
+        with self.writers["train"].as_default(step=self.step):
+            for name, grid in grids.items():
+                tf.summary.image(name, grid[None], max_outputs=1)
+                paths.append(os.path.join(self.samples_dir, f"{name}_{self.step:07d}.png"))
+                write_png(paths[-1], grid)
+        logging.info("Wrote %s", ", ".join(paths))

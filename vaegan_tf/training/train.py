@@ -1,0 +1,240 @@
+"""train_and_evaluate(config, workdir): the whole training run, resumable from its workdir."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from vaegan_tf import data
+from vaegan_tf.config import Config
+from vaegan_tf.data import cache as cache_lib
+from vaegan_tf.data import corrupt
+from vaegan_tf.errors import CheckpointError, ConfigError, DataError
+from vaegan_tf.model.checkpoint import restore_discriminator
+from vaegan_tf.model.vaegan import VAEGAN
+from vaegan_tf.training import checkpointing, distribute, faults, progress, summaries
+from vaegan_tf.workdir import Workdir
+
+SAMPLE_GRID = 64  # samples from a fixed z per grid (8x8)
+RECON_GRID = 32  # validation images per reconstruction grid (beside their reconstructions)
+
+
+def resolve_config(config: Config, workdir: str) -> Config:
+    """Fills the defaults that depend on the run: folders under its workdir (Workdir.with_defaults)
+    and, with --conditional, the length of the attribute vector y from the dataset."""
+    config = Workdir(workdir).with_defaults(config)
+    if config.conditional:
+        count = len(data.attribute_names(config))
+        if config.num_attributes not in (0, count):
+            raise ConfigError(f"--num_attributes={config.num_attributes}, but --dataset="
+                              f"{config.dataset} has {count} attributes; leave it 0 to have it "
+                              "filled from the dataset")
+        config = config.replace(num_attributes=count)
+    return config
+
+
+def _fixed_inputs(config: Config, val_ds) -> tuple[np.ndarray, np.ndarray | None]:
+    sample_z = np.random.default_rng(config.seed).standard_normal(
+        (SAMPLE_GRID, config.latent_dim)).astype(np.float32)
+    if not config.uses_encoder:
+        return sample_z, None
+    images = np.concatenate([np.asarray(x) for x, _ in val_ds.take(-(-RECON_GRID // config.batch_size))])
+    return sample_z, images[:RECON_GRID]
+
+
+def _fixed_attributes(config: Config, val_ds) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Conditional runs: y for the sample grid (validation vectors, cycled to fill it) and for
+    the reconstruction grid (those of its images); (None, None) otherwise."""
+    if not config.conditional:
+        return None, None
+    batches = val_ds.take(-(-SAMPLE_GRID // config.batch_size))
+    ys = np.concatenate([np.asarray(y) for _, y in batches])
+    return np.resize(ys, (SAMPLE_GRID, ys.shape[1])).astype(np.float32), ys[:RECON_GRID]
+
+
+def _validation_batches(config: Config, index, validation: tf.data.Dataset,
+                        replicas: int) -> tf.data.Dataset:
+    """The first --eval_batches validation batches, each split across the replicas.
+
+    With several replicas only whole global batches are kept: a short last batch would leave a
+    replica without examples, whose mean losses are NaN.
+    """
+    if replicas > 1:
+        n = data.split_size(index, "validation")
+        if n is not None and n < config.batch_size:
+            raise DataError(f"the validation split of {config.data_dir} has {n} images, fewer "
+                            f"than one global batch of --batch_size={config.batch_size} to split "
+                            f"across {replicas} replicas")
+        batches = validation.cardinality()
+        validation = validation.filter(lambda images, _: tf.shape(images)[0] == config.batch_size)
+        # Known before the filter: then so is how many whole batches pass it.
+        if batches >= 0 and n is not None:
+            validation = validation.apply(tf.data.experimental.assert_cardinality(
+                min(int(batches), n // config.batch_size)))
+    return distribute.shard_by_data(validation.take(config.eval_batches))
+
+
+def _restore(model: VAEGAN, config: Config, workdir: str,
+             out: str) -> tuple[tf.train.CheckpointManager, int]:
+    """The manager this process saves with (in `out`) and the step restored from `workdir`."""
+    manager = checkpointing.make_manager(model, out, config)
+    if out == workdir:
+        start = checkpointing.restore_latest(manager)
+    else:
+        # A non-chief resumes from the chief's checkpoints and keeps a copy of that one beside
+        # its own, so a divergence rollback (faults.py) finds the same checkpoint on every worker.
+        start = checkpointing.restore_latest(checkpointing.make_manager(model, workdir, config))
+        if start:
+            checkpointing.save(manager, model, start)
+    return manager, start
+
+
+# Callbacks a caller adds to the chief's training (run.py: the SavedModel export). Each is made
+# from the run's CheckpointCallback and placed after it, so it sees only checkpointed states.
+ChiefCallback = Callable[[str, checkpointing.CheckpointCallback], keras.callbacks.Callback]
+
+
+@corrupt.raise_data_errors()  # a corrupt image met by tf.data ends as a DataError naming it
+def train_and_evaluate(config: Config, workdir: str, verbose: int = 1,
+                       chief_callbacks: Sequence[ChiefCallback] = ()) -> dict[str, float]:
+    """Trains `config.model` to `config.train_steps` total steps in `workdir`, resuming if it can.
+
+    Returns the last epoch's logs (training and validation metrics). Under
+    --strategy=multi_worker every worker calls it with the same arguments; only the chief writes
+    into `workdir`, the others into temporary folders (distribute.py). `chief_callbacks` are
+    called as f(workdir, checkpoints) on the chief to make callbacks run after each checkpoint.
+    """
+    # First of all: logical devices and collective ops can only be set before TensorFlow starts.
+    distribution = distribute.make_distribution(config)
+    with distribute.write_dir(workdir, distribution) as out:
+        run = _Run(config, workdir, out, distribution, verbose)
+        return run.train(chief_callbacks)
+
+
+def _disl_checkpoint(config: Config) -> str | None:
+    """vae_disl's source of Dis_l, checked before anything is written."""
+    if config.model != "vae_disl":
+        return None
+    source = Workdir(config.disl_from)
+    path = source.newest_checkpoint() if os.path.isdir(source.path) else None
+    if not path:
+        raise CheckpointError(f"--disl_from={source.path}: no checkpoint in {source.checkpoints}; "
+                              "train a gan or vaegan there first")
+    return path
+
+
+class _Run:
+    """One process's training: in the folder `out` it writes to (`workdir` for the chief)."""
+
+    def __init__(self, config: Config, workdir: str, out: str,
+                 distribution: distribute.Distribution, verbose: int):
+        self.workdir, self.out, self.distribution, self.verbose = workdir, out, distribution, verbose
+        # A non-chief draws and caches data in its own folder.
+        self.config = config = resolve_config(config, out)
+        Workdir(workdir).check_resumable(config)
+        self.disl_path = _disl_checkpoint(config)
+        if config.cache == "file":
+            cache_lib.check_writable(config.cache_dir)  # before drawing or decoding anything
+        distribute.per_replica_batch_size(config.batch_size, distribution)
+        self.index = data.load_index(config)  # before writing anything: missing data leaves no trace
+        logging.info("Training on %s", distribution.description)
+        keras.utils.set_random_seed(config.seed)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.skipped = data.CorruptImages()  # filled only with --skip_corrupt
+        # Also before writing: building a file cache may stop at a corrupt image.
+        # Global batches: fit() splits each across the replicas (and workers, shard_by_data).
+        self.train_batches = data.training_stream(config, config.train_split, self.index,
+                                                  self.skipped)
+        self.validation = data.make_dataset(config, "validation", training=False,
+                                            index=self.index, corrupt=self.skipped)
+        self.val_ds = _validation_batches(config, self.index, self.validation,
+                                          distribution.num_replicas)
+        Workdir(out).write_config(config)
+
+    def train(self, chief_callbacks: Sequence[ChiefCallback]) -> dict[str, float]:
+        config, distribution = self.config, self.distribution
+        with distribution.strategy.scope():  # variables and optimizer slots mirrored per replica
+            model = VAEGAN(config)
+            model.compile()
+            manager, start = _restore(model, config, self.workdir, self.out)
+        if distribution.multi_worker:
+            distribute.check_same_step(distribution, start, self.workdir)
+        if start == 0 and self.disl_path:
+            restore_discriminator(model.discriminator, self.disl_path,
+                                  f"--disl_from={config.disl_from}")
+            logging.info("Frozen Dis_l loaded from %s", self.disl_path)
+        if start >= config.train_steps:
+            logging.info("Already at step %d >= --train_steps=%d; nothing to train", start,
+                         config.train_steps)
+            return {}
+        callbacks, tensorboard = self._callbacks(manager, chief_callbacks)
+        self._fit(model, manager, callbacks)
+        # A validation pass at the final step, whatever --eval_every, so every run ends with one.
+        final = model.evaluate(self.val_ds, return_dict=True, verbose=0)  # every worker: collective
+        if tensorboard is not None:
+            tensorboard.write_scalars("validation", final)
+        logging.info("Final validation at step %d: %s (all in TensorBoard)",
+                     int(model.step.numpy()), progress.losses_text(final))
+        return {k: float(v) for k, v in final.items()}
+
+    def _callbacks(self, manager, chief_callbacks: Sequence[ChiefCallback]):
+        config, chief = self.config, self.distribution.is_chief
+        throughput = summaries.Throughput(config.batch_size)  # global images per second
+        tensorboard = None  # summaries, sample grids and exports come from the chief only
+        if chief:
+            sample_z, val_images = _fixed_inputs(config, self.validation)
+            sample_y, val_y = _fixed_attributes(config, self.validation)
+            tensorboard = summaries.TensorBoardLogger(self.workdir, config.image_every, sample_z,
+                                                      val_images, throughput, sample_y, val_y)
+            Workdir(self.workdir).write_hparams(config)
+        checkpoints = checkpointing.CheckpointCallback(manager, config.checkpoint_every,
+                                                       config.train_steps)
+        callbacks = [
+            throughput,
+            progress.ProgressLine(config.train_steps, config.batch_size,
+                                  self.verbose if chief else 0),
+            # Before the logger, which writes its value; only runs that may skip images chart it.
+            *([corrupt.SkippedImagesCallback(self.skipped)] if config.skip_corrupt else []),
+            *([tensorboard] if tensorboard else []),
+            # Last, so the final checkpoint is written after the final summaries. Every worker
+            # saves (a non-chief into `out`) at the same steps, in case saving needs a collective.
+            checkpoints,
+            # E.g. SavedModels for TF Serving, of checkpointed states only: after `checkpoints`.
+            *([make(self.workdir, checkpoints) for make in chief_callbacks] if chief else []),
+        ]
+        return callbacks, tensorboard
+
+    def _fit(self, model: VAEGAN, manager, callbacks: list) -> None:
+        config = self.config
+        guard = faults.DivergenceGuard(manager, config.divergence_patience, config.lr_backoff,
+                                       config.max_recoveries)
+        stop = faults.SignalStop()
+        with stop.installed():
+            # fit() ends early after a divergence rollback (the step went back) or a signal.
+            while (start := int(model.step.numpy())) < config.train_steps and stop.signum is None:
+                first_epoch = start // config.log_every
+                # The training stream is a pure function of the seed and the step (stream.py): a
+                # resumed run starts at once on exactly the batches an uninterrupted one would see
+                # (global batches, so on any number of replicas).
+                model.fit(
+                    distribute.shard_by_data(self.train_batches(start)),
+                    initial_epoch=first_epoch,
+                    epochs=first_epoch + math.ceil((config.train_steps - start) / config.log_every),
+                    steps_per_epoch=config.log_every,
+                    validation_data=self.val_ds,
+                    validation_freq=config.eval_every // config.log_every,
+                    callbacks=callbacks + [guard, stop],
+                    shuffle=False,
+                    verbose=0,  # progress.ProgressLine instead: the global step, a few losses
+                )
+                if guard.pending:
+                    guard.recover()
+        if stop.signum is not None:
+            raise faults.Interrupted(stop.signum, int(model.step.numpy()))
