@@ -21,99 +21,6 @@ from vaegan_tf.errors import Interrupted, UserError  # noqa: E402
 
 MODES = ("train", "evaluate", "export", "sample", "attributes", "embed", "benchmark")
 
-HELP = {
-    "model": "which of the paper's five models to train",
-    "latent_dim": "size of the latent code z",
-    "enc_width": "Enc's first conv width (Table 1: 64; later layers 2x, 4x)",
-    "dec_width": "Dec's last convT width (Table 1: 32; earlier layers 4x, 8x)",
-    "dis_width": "Dis's first conv width (Table 1: 32; later layers 4x, 8x)",
-    "fc_width": "Enc's hidden FC width (Table 1: 2048); Dis uses a quarter",
-    "image_size": "image side in pixels, a multiple of 8",
-    "gamma": "weight of the reconstruction term in Dec's loss (γ, Eq. 9)",
-    "init": "weight initialisation: deeppy (authors, U(+-1/sqrt(3 fan_in))) or glorot (Keras)",
-    "dis_passes": "two (authors: similarity pass to Dis_l on [x~, x] that never trains Dis, then "
-                  "a GAN pass on [x, fakes]) or one (a single pass on [x, x~, x_p], paper literal)",
-    "llike_stop_target": "no gradient through the target Dis_l(x) of L_llike (authors)",
-    "dec_batch": "Dec(z) and Dec(z_p) in separate calls (authors) or one joint call",
-    "dec_statistics": "which separate Dec calls update the BN statistics inference uses: recon "
-                      "(authors), prior (what samples are drawn from) or both",
-    "gan_fakes": "fakes the GAN sees: prior = Dec(z_p) only (authors), both (Eq. 10), "
-                 "recon = Dec(Enc(x)) only",
-    "dis_batch": "Dis BatchNorm statistics within a pass: joint over its sources (authors) or "
-                 "separate per source",
-    "gan_loss": "Dec's GAN term: saturating (authors, log(1-D)) or non_saturating (-log D)",
-    "gan_eps": "epsilon inside the GAN logs, log(D + eps) (authors: 1e-3; 0 = exact)",
-    "real_vs_gen_weight": "weight of real images in Dis's loss, fakes get the rest (authors: 0.5)",
-    "disl_from": "vae_disl: workdir of an earlier gan/vaegan run whose Dis_l is the similarity",
-    "equilibrium_gate": "skip Dis/Dec updates when out of equilibrium (authors' code)",
-    "equilibrium": "equilibrium gate centre",
-    "margin": "equilibrium gate half-width",
-    "learning_rate": "RMSProp learning rate for every network (the schedule's start)",
-    "lr_end": "--lr_schedule=gamma: the rate reached at --train_steps",
-    "lr_power": "--lr_schedule=gamma: exponent p of lr = a - (t/T)^p (a - b)",
-    "lr_epoch_steps": "--lr_schedule=gamma: steps between rate changes (authors: 250)",
-    "rmsprop_rho": "RMSProp moving-average decay",
-    "rmsprop_epsilon": "RMSProp epsilon",
-    "rmsprop_eps": "where RMSProp's epsilon goes: after_sqrt (authors, deeppy) or inside_sqrt (Keras)",
-    "lr_schedule": "gamma (authors' annealer), constant (paper), or polynomial decay to 0",
-    "train_split": "images trained on: train+val (authors) or train",
-    "weight_decay": "decoupled weight decay (0 = off)",
-    "batch_size": "images per training step",
-    "train_steps": "total optimizer steps; a resumed run continues to this total",
-    "seed": "random seed for weights, noise, shuffling and synthetic data",
-    "deterministic": "deterministic TF ops: a killed and resumed run ends bit-identical",
-    "divergence_patience": "non-finite steps in a row before rolling back to the last checkpoint",
-    "lr_backoff": "learning-rate factor at each divergence rollback",
-    "max_recoveries": "divergence rollbacks allowed before stopping with an error",
-    "dataset": "synthetic (embedded demo data), celeba (a CelebA folder), tfds, or lfw (LFW "
-               "with Kumar et al.'s lfw_attributes.txt)",
-    "data_dir": "dataset folder (default for synthetic: WORKDIR/data)",
-    "crop": "original (authors' CelebA 148x148 + blur), center108 (DCGAN) or center150 "
-            "(authors' LFW crop)",
-    "synthetic_images": "how many images the synthetic dataset draws",
-    "shuffle_buffer": "shuffle buffer in examples, only for --dataset=tfds --cache=none (all else is "
-                      "read in a full per-pass permutation)",
-    "augment": "light augmentation: small shifts, zoom, rotation, gamma/contrast/hue jitter",
-    "cache": "cache of preprocessed crops: auto (memory if it fits, else file if --cache_dir), "
-             "memory, file (TFRecords in --cache_dir) or none",
-    "cache_dir": "folder for --cache=file (default when training: WORKDIR/cache)",
-    "skip_corrupt": "skip corrupt or truncated images (counted and reported) instead of stopping",
-    "tfds_manual_dir": "--dataset=tfds: folder of CelebA's five original files "
-                       "(default: DATA_DIR/downloads/manual)",
-    "log_every": "steps between TensorBoard scalar writes (one Keras epoch)",
-    "eval_every": "steps between validation passes (multiple of --log_every)",
-    "eval_batches": "batches per validation pass",
-    "image_every": "steps between sample/reconstruction grids (multiple of --log_every)",
-    "checkpoint_every": "steps between checkpoints",
-    "keep_checkpoints": "how many checkpoints to keep",
-    "export_every": "steps between SavedModel exports to WORKDIR/export (0 = only at the end)",
-    "checkpoint": "export/evaluate/attributes/sample/embed: the checkpoint to read, a prefix "
-                  "(WORKDIR/checkpoints/ckpt-400) or a folder (its newest); default: the newest",
-    "classifier_dir": "evaluate/attributes: attribute-classifier cache, shareable across runs "
-                      "on the same data (default WORKDIR/classifier)",
-    "classifier_steps": "training steps of the attribute classifier (trained once, then cached)",
-    "inception_weights": "evaluate: local InceptionV3 no-top .h5 weights; adds real FID",
-    "eval_images": "evaluate/attributes/embed: images per split (and samples) the metrics and "
-                   "the Projector use, at most",
-    "knn_dataset": "evaluate: kNN on a prepared TFDS dataset's label (e.g. cifar10) instead of "
-                   "the attributes",
-    "knn_data_dir": "evaluate: TFDS data_dir holding --knn_dataset (default: TFDS's own)",
-    "edit_attributes": "attributes: comma-separated attributes pictured (default: all)",
-    "sample_seed": "evaluate/attributes/sample: seed of prior samples and pictured faces",
-    "conditional": "condition Enc, Dec and Dis on the attribute vector y (Sec 4.2)",
-    "num_attributes": "length of y (filled from the dataset when --conditional; leave 0)",
-    "precision": "float32, mixed_bfloat16 (CPUs with AVX-512 bf16, GPUs) or mixed_float16 (GPUs)",
-    "step": "train step: fused (shared cotangents, least backward work) or three_tape (reference)",
-    "jit_compile": "XLA-compile the train step",
-    "strategy": "default (one device), mirrored (all local GPUs) or multi_worker (TF_CONFIG)",
-    "num_cpu_devices": "split the CPU into N logical devices (to try strategies on a CPU)",
-    "sync_batchnorm": "BatchNorm statistics over the global batch across replicas",
-    "protocol": "evaluate: metrics (default) or table2 (paper's Table 2, conditional models)",
-    "runs": "evaluate --protocol=table2: repetitions over seeds for mean and std",
-    "regressor_dir": "table2: attribute-regressor cache (default WORKDIR/regressor)",
-    "regressor_steps": "table2: training steps of the attribute regressor (once, then cached)",
-}
-
 flags.DEFINE_enum("mode", "train", MODES, "what to do")
 flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoard, samples")
 flags.DEFINE_integer("verbose", 1, "training progress: 0 silent, 1 a line every --log_every steps "
@@ -129,20 +36,13 @@ flags.DEFINE_integer("benchmark_matmul_size", 0, "--mode=benchmark: side of the 
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
            str: flags.DEFINE_string}
-_CHOICES = {"model": config_lib.MODELS, "dataset": config_lib.DATASETS, "crop": config_lib.CROPS,
-            "gan_fakes": config_lib.GAN_FAKES, "gan_loss": config_lib.GAN_LOSSES,
-            "lr_schedule": config_lib.LR_SCHEDULES, "cache": config_lib.CACHES,
-            "dis_batch": config_lib.DIS_BATCHES, "precision": config_lib.PRECISIONS,
-            "step": config_lib.STEPS, "strategy": config_lib.STRATEGIES,
-            "protocol": config_lib.PROTOCOLS, "dis_passes": config_lib.DIS_PASSES,
-            "dec_batch": config_lib.DEC_BATCHES,
-            "dec_statistics": config_lib.DEC_STATISTICS, "init": config_lib.INITS,
-            "rmsprop_eps": config_lib.RMSPROP_EPS, "train_split": config_lib.TRAIN_SPLITS}
+# One flag per Config field, its help and choices from the field's own metadata (config.py).
 for _field in dataclasses.fields(config_lib.Config):
-    if _field.name in _CHOICES:
-        flags.DEFINE_enum(_field.name, _field.default, _CHOICES[_field.name], HELP[_field.name])
+    if _field.metadata["choices"]:
+        flags.DEFINE_enum(_field.name, _field.default, _field.metadata["choices"],
+                          _field.metadata["help"])
     else:
-        _DEFINE[type(_field.default)](_field.name, _field.default, HELP[_field.name])
+        _DEFINE[type(_field.default)](_field.name, _field.default, _field.metadata["help"])
 
 FLAGS = flags.FLAGS
 

@@ -83,3 +83,17 @@ def test_unknown_field_and_bad_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="cannot read config"):
         Config.load(str(bad))
+
+
+def test_every_field_documents_itself_and_its_flag_says_the_same():
+    from absl import flags
+
+    import run  # noqa: F401  (defines the flags from the fields)
+    for f in dataclasses.fields(Config):
+        assert len(f.metadata["help"]) > 10, f.name
+        flag = flags.FLAGS[f.name]
+        assert flag.help.endswith(f.metadata["help"]), f.name  # an enum's help starts <a|b>:
+        if f.metadata["choices"]:
+            assert tuple(flag.parser.enum_values) == f.metadata["choices"], f.name
+            with pytest.raises(ConfigError, match=f"--{f.name}: must be one of"):
+                Config(**{f.name: "no_such_choice"})

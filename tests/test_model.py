@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 from conftest import PAPER_LITERAL, tiny_config
 
-from vaegan_tf.model.vaegan import VAEGAN, equilibrium_gate
+from vaegan_tf.model.forward import equilibrium_gate
+from vaegan_tf.model.vaegan import VAEGAN
 
 
 def _images(n=8, size=32, seed=0):

@@ -5,16 +5,15 @@ faces), their preprocessing, caches and corrupt-image handling, and the tf.data 
 
 from vaegan_tf.data.corrupt import CorruptImages
 from vaegan_tf.data.index import ImageIndex
-from vaegan_tf.data.pipeline import (
-                                     PRESENT_ABOVE,
-                                     SPLITS,
-                                     Index,
-                                     attribute_names,
-                                     load_index,
-                                     make_dataset,
-                                     present,
-                                     split_size,
-                                     training_stream,
+from vaegan_tf.data.pipeline import make_dataset, training_stream
+from vaegan_tf.data.sources import (
+                                    PRESENT_ABOVE,
+                                    SPLITS,
+                                    Index,
+                                    attribute_names,
+                                    load_index,
+                                    present,
+                                    split_size,
 )
 from vaegan_tf.data.tfds_source import TFDSIndex
 

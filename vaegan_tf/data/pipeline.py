@@ -1,8 +1,9 @@
 """The tf.data pipeline that feeds training and evaluation, for every source.
 
-Each source becomes an index (`load_index`): a ImageIndex of image files for `celeba` (official
-layout or CSV repackaging, celeba.py), `synthetic` (drawn in the official layout) and `lfw` (LFW
-with real-valued attribute scores, lfw.py), a TFDSIndex for `tfds` (tfds_source.py).
+Each source becomes an index (`load_index`, sources.py): an ImageIndex of image files for
+`celeba` (official layout or CSV repackaging, celeba.py), `synthetic` (drawn in the official
+layout) and `lfw` (LFW with real-valued attribute scores, lfw.py), a TFDSIndex for `tfds`
+(tfds_source.py).
 `make_dataset` turns (encoded image, name, attributes) into batches:
 
     read + decode + crop_uint8  (parallel, deterministic; a corrupt file becomes ok=False)
@@ -25,59 +26,16 @@ from vaegan_tf.config import Config
 from vaegan_tf.data import cache as cache_lib
 from vaegan_tf.data import corrupt as corrupt_lib
 from vaegan_tf.data import stream, tfds_source
-from vaegan_tf.data.celeba import read_celeba
 from vaegan_tf.data.corrupt import CorruptImages
 from vaegan_tf.data.index import ImageIndex
-from vaegan_tf.data.lfw import read_lfw
 from vaegan_tf.data.preprocess import augment, crop_uint8, flip, to_unit_range
-from vaegan_tf.data.synthetic import ensure_synthetic
+from vaegan_tf.data.sources import SPLITS, Index, load_index, split_size
 from vaegan_tf.data.tfds_source import TFDSIndex
 from vaegan_tf.errors import DataError
 
-SPLITS = {"train": (0,), "validation": (1,), "test": (2,), "train+val": (0, 1)}
 # One-element datasets are cheap, but each costs a few hundred microseconds: keep enough of them
 # in flight to cover that latency with both cores busy.
 DECODE_CYCLE = 16
-
-Index = ImageIndex | TFDSIndex
-
-# Where an attribute counts as present: CelebA's attributes (and the synthetic and TFDS copies')
-# are 0/1; LFW's are Kumar et al.'s real-valued classifier scores, positive where present.
-PRESENT_ABOVE = {"lfw": 0.0}
-
-
-def present(config: Config, attributes):
-    """0/1 float32 labels of `attributes` [..., A] (numpy or tf): 1 where an attribute is present,
-    i.e. above PRESENT_ABOVE for config.dataset (0.5 for 0/1 attributes)."""
-    above = PRESENT_ABOVE.get(config.dataset, 0.5)
-    if isinstance(attributes, np.ndarray):
-        return (attributes > above).astype(np.float32)
-    return tf.cast(attributes > above, tf.float32)
-
-
-def load_index(config: Config) -> Index:
-    """The whole dataset named by config.dataset, drawing the synthetic one first if needed."""
-    if not config.data_dir:
-        raise DataError(f"--data_dir is empty; --dataset={config.dataset} needs a folder")
-    if config.dataset == "tfds":
-        return tfds_source.load(config.data_dir, config.tfds_manual_dir)
-    if config.dataset == "lfw":
-        return read_lfw(config.data_dir)
-    if config.dataset == "synthetic":
-        ensure_synthetic(config.data_dir, config.synthetic_images, config.seed)
-    return read_celeba(config.data_dir)
-
-
-def attribute_names(config: Config) -> tuple[str, ...]:
-    """The labels of the attribute vectors that `make_dataset(config, ...)` yields."""
-    return load_index(config).attribute_names
-
-
-def split_size(index: Index, split: str) -> int | None:
-    """Examples in a split (None when TFDS does not record it)."""
-    if isinstance(index, TFDSIndex):
-        return index.split_size(split)
-    return int(np.isin(index.partition, SPLITS[split]).sum())
 
 
 def _examples(config: Config, index: Index, split: str, training: bool,
@@ -94,7 +52,7 @@ def _examples(config: Config, index: Index, split: str, training: bool,
     return ds
 
 
-def _decoder(crop: str, image_size: int, from_files: bool):
+def decoder(crop: str, image_size: int, from_files: bool):
     """(source, name, attributes) -> a one-element dataset of (uint8 crop, attributes, ok, name).
 
     Decoding runs inside a one-element dataset with ignore_errors() followed by a fallback
@@ -120,7 +78,7 @@ def decoded(config: Config, index: Index, split: str, training: bool,
             input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """(uint8 crop [S, S, 3], float32 attributes) of a split, one pass, corrupt files handled."""
     ds = _examples(config, index, split, training, input_context)
-    ds = ds.interleave(_decoder(config.crop, config.image_size, isinstance(index, ImageIndex)),
+    ds = ds.interleave(decoder(config.crop, config.image_size, isinstance(index, ImageIndex)),
                        cycle_length=DECODE_CYCLE, block_length=1,
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if config.skip_corrupt:
@@ -130,7 +88,7 @@ def decoded(config: Config, index: Index, split: str, training: bool,
     return ds.map(corrupt_lib.assert_ok)
 
 
-def _finish(image: tf.Tensor, attributes: tf.Tensor, seed: tf.Tensor,
+def finish(image: tf.Tensor, attributes: tf.Tensor, seed: tf.Tensor,
             config: Config) -> tuple[tf.Tensor, tf.Tensor]:
     pixels = augment(image, seed) if config.augment else image
     # Flip after the warp, on a seed of its own: fold_in keeps the two draws independent.
@@ -138,7 +96,7 @@ def _finish(image: tf.Tensor, attributes: tf.Tensor, seed: tf.Tensor,
     return to_unit_range(pixels), attributes
 
 
-def _checked(config: Config, split: str, index: Index | None,
+def checked_split(config: Config, split: str, index: Index | None,
              input_context: tf.distribute.InputContext | None) -> tuple[Index, int | None, int]:
     """(index, examples in the split or None, batch size of this pipeline), or a clear error."""
     if split not in SPLITS:
@@ -153,13 +111,13 @@ def _checked(config: Config, split: str, index: Index | None,
     return index, n, batch_size
 
 
-def _enough(config: Config, split: str, n: int | None, batch_size: int) -> None:
+def require_batches(config: Config, split: str, n: int | None, batch_size: int) -> None:
     if n is not None and n < batch_size:
         raise DataError(f"the {split} split of {config.data_dir} has {n} images, fewer than one "
                         f"batch of --batch_size={batch_size}")
 
 
-def _arrays(config: Config, index: Index, split: str, corrupt: CorruptImages | None,
+def cached_arrays(config: Config, index: Index, split: str, corrupt: CorruptImages | None,
             mode: str) -> tuple[np.ndarray, np.ndarray]:
     """The split's uint8 crops and attributes as arrays: mapped from the file cache or decoded
     into memory."""
@@ -186,10 +144,10 @@ def make_dataset(config: Config, split: str, training: bool, index: Index | None
     """
     if training:
         return training_stream(config, split, index, corrupt, input_context)(0)
-    index, n, batch_size = _checked(config, split, index, input_context)
+    index, n, batch_size = checked_split(config, split, index, input_context)
     mode = cache_lib.choose(config, n)
     if mode == "file":
-        arrays = _arrays(config, index, split, corrupt, mode)
+        arrays = cached_arrays(config, index, split, corrupt, mode)
         ds, n = cache_lib.in_order(*arrays, input_context), len(arrays[0])
     else:
         ds = decoded(config, index, split, False, corrupt, input_context)
@@ -224,46 +182,18 @@ def training_stream(config: Config, split: str, index: Index | None = None,
     example indices, read from the cache's arrays or from the image files. Only TFDS without a
     cache reads its records in sequence; there `batches(s)` skips s batches.
     """
-    index, n, batch_size = _checked(config, split, index, input_context)
-    _enough(config, split, n, batch_size)
+    index, n, batch_size = checked_split(config, split, index, input_context)
+    require_batches(config, split, n, batch_size)
     mode = cache_lib.choose(config, n)
     if mode == "none" and isinstance(index, TFDSIndex):
         return _sequential_stream(config, index, split, corrupt, input_context, batch_size)
 
     if mode != "none":
-        crops, attributes = _arrays(config, index, split, corrupt, mode)
-        n = len(crops)
-        _enough(config, split, n, batch_size)
-
-        def examples(positions: tf.data.Dataset) -> tf.data.Dataset:
-            def at(p: tf.Tensor):
-                images, attrs = cache_lib.gather(crops, attributes,
-                                                 stream.example_index(p, n, config.seed))
-                return images, attrs, p
-            return positions.batch(batch_size).map(at, num_parallel_calls=tf.data.AUTOTUNE,
-                                                   deterministic=True).unbatch()
+        crops, attributes = cached_arrays(config, index, split, corrupt, mode)
+        require_batches(config, split, len(crops), batch_size)
+        examples = _cached_examples(config, crops, attributes, batch_size)
     else:
-        part = index.subset(np.isin(index.partition, SPLITS[split]))
-        names, attrs_of = tf.constant(np.array(part.filenames)), tf.constant(part.attributes)
-        decode = _decoder(config.crop, config.image_size, from_files=True)
-        tries = STAND_INS if config.skip_corrupt else 1
-
-        def one(p: tf.Tensor) -> tf.data.Dataset:
-            if tries == 1:
-                k = stream.example_index(p, n, config.seed)
-                read = decode(names[k], names[k], attrs_of[k])
-            else:
-                candidates = tf.data.Dataset.range(tries).map(
-                    lambda j: stream.example_index(p, n, config.seed, j))
-                read = candidates.flat_map(lambda k: decode(names[k], names[k], attrs_of[k]))
-                found = corrupt if corrupt is not None else CorruptImages()
-                # The first readable candidate, else the last one, to fail naming its file.
-                read = read.filter(found.keep).concatenate(read.skip(tries - 1)).take(1)
-            return read.map(corrupt_lib.assert_ok).map(lambda image, a: (image, a, p))
-
-        def examples(positions: tf.data.Dataset) -> tf.data.Dataset:
-            return positions.interleave(one, cycle_length=DECODE_CYCLE, block_length=1,
-                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        examples = _file_examples(config, index, split, n, corrupt)
 
     def batches(first_step: int) -> tf.data.Dataset:
         positions = stream.positions(first_step, config.batch_size)
@@ -271,11 +201,53 @@ def training_stream(config: Config, split: str, index: Index | None = None,
             positions = positions.shard(input_context.num_input_pipelines,
                                         input_context.input_pipeline_id)
         ds = examples(positions).map(
-            lambda image, attrs, p: _finish(image, attrs, stream.augmentation_seed(p, config.seed),
+            lambda image, attrs, p: finish(image, attrs, stream.augmentation_seed(p, config.seed),
                                             config),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     return batches
+
+
+def _cached_examples(config: Config, crops: np.ndarray, attributes: np.ndarray,
+                     batch_size: int) -> Callable[[tf.data.Dataset], tf.data.Dataset]:
+    """positions -> (uint8 crop, attributes, position) read from a cache's arrays."""
+    n = len(crops)
+
+    def examples(positions: tf.data.Dataset) -> tf.data.Dataset:
+        def at(p: tf.Tensor):
+            images, attrs = cache_lib.gather(crops, attributes,
+                                             stream.example_index(p, n, config.seed))
+            return images, attrs, p
+        return positions.batch(batch_size).map(at, num_parallel_calls=tf.data.AUTOTUNE,
+                                               deterministic=True).unbatch()
+    return examples
+
+
+def _file_examples(config: Config, index: ImageIndex, split: str, n: int,
+                   corrupt: CorruptImages | None) -> Callable[[tf.data.Dataset], tf.data.Dataset]:
+    """positions -> (uint8 crop, attributes, position) decoded from the image files."""
+    part = index.subset(np.isin(index.partition, SPLITS[split]))
+    names, attrs_of = tf.constant(np.array(part.filenames)), tf.constant(part.attributes)
+    decode = decoder(config.crop, config.image_size, from_files=True)
+    tries = STAND_INS if config.skip_corrupt else 1
+
+    def one(p: tf.Tensor) -> tf.data.Dataset:
+        if tries == 1:
+            k = stream.example_index(p, n, config.seed)
+            read = decode(names[k], names[k], attrs_of[k])
+        else:
+            candidates = tf.data.Dataset.range(tries).map(
+                lambda j: stream.example_index(p, n, config.seed, j))
+            read = candidates.flat_map(lambda k: decode(names[k], names[k], attrs_of[k]))
+            found = corrupt if corrupt is not None else CorruptImages()
+            # The first readable candidate, else the last one, to fail naming its file.
+            read = read.filter(found.keep).concatenate(read.skip(tries - 1)).take(1)
+        return read.map(corrupt_lib.assert_ok).map(lambda image, a: (image, a, p))
+
+    def examples(positions: tf.data.Dataset) -> tf.data.Dataset:
+        return positions.interleave(one, cycle_length=DECODE_CYCLE, block_length=1,
+                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return examples
 
 
 def _sequential_stream(config: Config, index: TFDSIndex, split: str,
@@ -290,7 +262,7 @@ def _sequential_stream(config: Config, index: TFDSIndex, split: str,
     seeds = tf.data.Dataset.counter(dtype=tf.int64).map(
         lambda p: stream.augmentation_seed(p, config.seed))
     ds = tf.data.Dataset.zip((ds, seeds)).map(
-        lambda example, seed: _finish(example[0], example[1], seed, config),
+        lambda example, seed: finish(example[0], example[1], seed, config),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     return lambda first_step: ds.skip(first_step)

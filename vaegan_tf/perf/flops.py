@@ -111,7 +111,7 @@ def step_plan(config: Config) -> list[tuple[str, str, str, str]]:
     batch: 'real' = x, 'recon' = Dec(z) / z, 'prior' = Dec(z_p) / z_p; part: a network_flops key.
     A batch Dis sees in both of --dis_passes=two's passes has a term for each.
     """
-    from vaegan_tf.model.vaegan import fake_kinds  # the model's own rule for which fakes Dis sees
+    from vaegan_tf.model.forward import fake_kinds  # the model's own rule for which fakes Dis sees
 
     fakes = fake_kinds(config)
     codes = (["recon"] if config.uses_encoder else []) + (["prior"] if "prior" in fakes else [])

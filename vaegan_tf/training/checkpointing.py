@@ -14,7 +14,7 @@ from absl import logging
 from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError, WriteError, os_reason
 from vaegan_tf.model.checkpoint import UNREADABLE, first_line, make_checkpoint
-from vaegan_tf.model.vaegan import all_finite
+from vaegan_tf.model.forward import all_finite
 from vaegan_tf.workdir import Workdir
 
 
