@@ -35,7 +35,7 @@ from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError, ConfigError
 
 JOBS = ("chief", "worker")  # the TF_CONFIG jobs MultiWorkerMirroredStrategy trains with
-SEE_README = "see README.md, 'Several GPUs, several hosts'"
+SEE_README = "see docs/distribution.md"
 
 
 @dataclasses.dataclass(frozen=True)
