@@ -183,7 +183,6 @@ class Config:
     shuffle_buffer: int = _field(10_000,
         "shuffle buffer in examples, only for --dataset=tfds --cache=none (all else is read in a "
         "full per-pass permutation)")
-    # (cached data and image files are read in a full per-pass permutation: stream.py)
     augment: bool = _field(False,
         "light augmentation: small shifts, zoom, rotation, gamma/contrast/hue jitter")
     cache: str = _field("auto",
