@@ -2,7 +2,7 @@
 
 Tiers: `python -m pytest -m "not slow" tests` leaves out the tests marked slow (subprocess runs
 of run.py, several processes or workers, long trainings) and still exercises every module; the
-full suite is `python -m pytest tests`.
+full suite is `python -m pytest tests`. The `slow` marker is registered in pyproject.toml.
 """
 
 import os
@@ -43,12 +43,6 @@ def offline_config(**overrides) -> Config:
     values = dict(classifier_steps=2, eval_images=16)
     values.update(overrides)
     return tiny_config(**values)
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "slow: seconds to minutes even on an idle machine (run.py in a subprocess, "
-        "several processes, long trainings); deselect with -m \"not slow\"")
 
 
 @pytest.fixture
