@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from conftest import tiny_config  # noqa: E402  (tests/ is this script's folder)
 
-from vaegan_tf import data
+from export.saved_model import exports  # noqa: E402
+from vaegan_tf import data  # noqa: E402
 from vaegan_tf.errors import ConfigError  # noqa: E402
 from vaegan_tf.model.vaegan import VAEGAN  # noqa: E402
 from vaegan_tf.training import distribute  # noqa: E402
@@ -100,7 +101,8 @@ def batch_not_divisible(out: str, data_dir: str) -> dict:
 def mirrored_run(out: str, data_dir: str) -> None:
     config = tiny_config(data_dir=data_dir, train_steps=2, strategy="mirrored",
                          num_cpu_devices=REPLICAS, sync_batchnorm=True)
-    train_and_evaluate(config, os.path.join(out, "mirrored"), verbose=0)
+    train_and_evaluate(config, os.path.join(out, "mirrored"), verbose=0,
+                       chief_callbacks=[exports(config.export_every)])
 
 
 def main(out: str, data_dir: str) -> None:

@@ -11,6 +11,7 @@ from conftest import offline_config
 from lfw_fixtures import write_lfw
 from PIL import Image
 
+from export.saved_model import exports
 from vaegan_tf import data
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.evaluation import attributes, classifier, inference, sampling
@@ -71,7 +72,7 @@ def vaegan_run(tmp_path_factory, tiny_data_dir):
     # Keras's initialisation: deeppy's smaller output-layer weights leave Dec's images within
     # one grey level of each other after 2 steps, and the sample test must tell y from 1 − y.
     config = offline_config(conditional=True, train_steps=2, data_dir=tiny_data_dir, init="glorot")
-    train_and_evaluate(config, workdir, verbose=0)
+    train_and_evaluate(config, workdir, verbose=0, chief_callbacks=[exports(config.export_every)])
     return workdir, config
 
 

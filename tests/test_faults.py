@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_config
 
+from export.saved_model import exports
 from vaegan_tf import data
 from vaegan_tf.errors import ConfigError, DivergenceError
 from vaegan_tf.model.vaegan import VAEGAN
@@ -142,7 +143,8 @@ def test_a_diverging_run_exports_only_checkpointed_states(tmp_path, monkeypatch)
                          checkpoint_every=2, export_every=2, max_recoveries=1)
     workdir = tmp_path / "run"
     with pytest.raises(DivergenceError):
-        train.train_and_evaluate(config, str(workdir), verbose=0)
+        train.train_and_evaluate(config, str(workdir), verbose=0,
+                                 chief_callbacks=[exports(config.export_every)])
     for name in ("encoder", "decoder"):
         assert sorted(os.listdir(workdir / "export" / name)) == ["2"], name
     assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith("ckpt-2")
