@@ -316,11 +316,13 @@ class VAEGAN(keras.Model):
         if one_pass is not None:
             features = one_pass[1]
         else:
-            # Authors' order [x̃, x]; the order within a joint BN batch changes nothing.
-            batches = {"recon": generated["recon"], "real": images}
-            features = _call_per_source(
-                functools.partial(self.discriminator.features, update_statistics=False), batches,
-                None, training and c.trains_discriminator, joint=c.dis_batch == "joint")
+            # Authors' order [x̃, x]; the order within a joint BN batch changes nothing. Joint
+            # statistics as a list, not a concatenation: ∂L_llike/∂x̃ alone is back-propagated.
+            dis_l = functools.partial(self.discriminator.features, update_statistics=False,
+                                      training=training and c.trains_discriminator)
+            batches = [generated["recon"], images]
+            out = dis_l(batches) if c.dis_batch == "joint" else [dis_l(b) for b in batches]
+            features = dict(zip(("recon", "real"), (_f32(t) for t in out)))
         target = features["real"]
         return (tf.stop_gradient(target) if c.llike_stop_target else target), features["recon"]
 

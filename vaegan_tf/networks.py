@@ -148,6 +148,15 @@ class Decoder(keras.Model):
                 "init": self.init}
 
 
+def _jointly(bn_layer, parts: list, kwargs: dict) -> list:
+    """bn_layer on the concatenation of `parts` (one set of batch statistics), split back."""
+    if len(parts) == 1:
+        return [bn_layer(parts[0], **kwargs)]
+    out = bn_layer(keras.ops.concatenate(parts, axis=0), **kwargs)
+    sizes = [keras.ops.shape(p)[0] for p in parts]
+    return keras.ops.split(out, [sum(sizes[:i + 1]) for i in range(len(sizes) - 1)], axis=0)
+
+
 @keras.saving.register_keras_serializable(package="vaegan_tf")
 class Discriminator(keras.Model):
     """Dis: images [B, S, S, 3] (and attributes [B, num_attributes] when conditional) ->
@@ -177,12 +186,17 @@ class Discriminator(keras.Model):
         leaves its moving averages alone, so a pass that must not train Dis does not change the
         statistics Dis is evaluated with either (the authors' similarity pass runs on a copy of
         Dis's layers whose running statistics are its own and never used).
+        x a list of batches: the same as on their concatenation (BN statistics over all of them),
+        returned as a list, but each convolution runs batch by batch, so that back-propagation
+        to one batch (x̃ in the similarity pass) does not compute the others' input gradients.
         """
         bn = {"training": training, "update_statistics": update_statistics}
-        x = keras.ops.relu(self.conv1(x))
-        x = keras.ops.relu(self.conv_bns[0](self.convs[0](x), **bn))
-        x = keras.ops.relu(self.conv_bns[1](self.convs[1](x), **bn))
-        return self.convs[2](x)
+        parts = list(x) if isinstance(x, (list, tuple)) else [x]
+        h = [keras.ops.relu(self.conv1(p)) for p in parts]
+        for conv, bn_layer in zip(self.convs[:2], self.conv_bns[:2]):
+            h = [keras.ops.relu(t) for t in _jointly(bn_layer, [conv(p) for p in h], bn)]
+        out = [self.convs[2](p) for p in h]
+        return out if isinstance(x, (list, tuple)) else out[0]
 
     def call(self, x, attributes=None, training=False):
         features = self.features(x, training=training)
