@@ -150,8 +150,10 @@ class Decoder(keras.Model):
 
 def _jointly(bn_layer, parts: list, kwargs: dict) -> list:
     """bn_layer on the concatenation of `parts` (one set of batch statistics), split back."""
-    if len(parts) == 1:
-        return [bn_layer(parts[0], **kwargs)]
+    if len(parts) == 1 or not kwargs.get("training"):
+        # Inference BN normalises each image alone: a concatenation would only carry zero
+        # cotangents to the other parts, whose convolutions would then back-propagate them.
+        return [bn_layer(p, **kwargs) for p in parts]
     out = bn_layer(keras.ops.concatenate(parts, axis=0), **kwargs)
     sizes = [keras.ops.shape(p)[0] for p in parts]
     return keras.ops.split(out, [sum(sizes[:i + 1]) for i in range(len(sizes) - 1)], axis=0)
