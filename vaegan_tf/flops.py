@@ -40,10 +40,10 @@ Independent cotangents (the algebra of the recipe; steps.fused computes exactly 
                    they are parallel on every batch that depends on z (no GAN cotangent at x̃,
                    separate Dec calls: the authors' recipe), else two.
   Enc              its loss: weights.
-Not shared: a pass's forward is charged in full even where another pass runs the same layers on
-the same input before any BatchNorm (conv1 and conv2 of Dis on x in both of --dis_passes=two's
-passes: 0.23 GFLOP per image at Table 1; neither step shares them).
-At Table 1 (64×64, latent 128): the authors' recipe (Config's defaults) 14.25 GFLOP per image,
+Shared: the layers before Dis's first BatchNorm see each image alone, so --dis_passes=two's
+two passes run them on x once (networks.Stem): the similarity pass is charged Dis_l on x after
+conv2's BN only.
+At Table 1 (64×64, latent 128): the authors' recipe (Config's defaults) 14.02 GFLOP per image,
 the paper read literally (celeba_paper.flags) 20.30.
 """
 
@@ -128,6 +128,7 @@ class Pass(NamedTuple):
     coupled: bool  # one training-mode call on several batches: shared BN statistics
     trained: tuple  # batches whose rows reach the network's own loss
     cotangents: tuple  # ((part, {batch: need}), ...), need a key of NEEDS
+    stem_from_before: tuple = ()  # batches whose layers before the first BN an earlier pass ran
 
 
 def passes(config: Config) -> list[Pass]:
@@ -172,7 +173,8 @@ def passes(config: Config) -> list[Pass]:
                         joint_dis and len(gan_batches) > 1, tuple(gan_batches), tuple(cotangents)))
     if disl and not one_pass:  # the similarity pass: Dis_l on [x̃, x], never training Dis
         out.append(Pass("discriminator", "features", ("recon", "real"), joint_dis and gan, (),
-                        (("features", {"recon": "input", **_target(config)}),)))
+                        (("features", {"recon": "input", **_target(config)}),),
+                        ("real",) if gan else ()))  # x's stem is the GAN pass's (model.judge)
     elif disl and "recon" not in gan_batches:  # one pass, separate calls: x̃'s own, to Dis_l
         out.append(Pass("discriminator", "features", ("recon",), False, (),
                         (("features", {"recon": "input"}),)))
@@ -188,7 +190,8 @@ def step_plan(config: Config) -> list[tuple[str, str, str, str, str]]:
     """(stage, network, batch, part, piece) for every term of the count."""
     plan = []
     for p in passes(config):
-        plan += [("forward", p.network, b, p.part, "total") for b in p.batches]
+        plan += [("forward", p.network, b, p.part,
+                  "above_bn" if b in p.stem_from_before else "total") for b in p.batches]
         plan += [("weight_grad", p.network, b, p.part, "total") for b in p.trained]
         for part, needs in p.cotangents:
             for b in p.batches:
