@@ -105,6 +105,8 @@ HELP = {
     "precision": "float32, mixed_bfloat16 (CPUs with AVX-512 bf16, GPUs) or mixed_float16 (GPUs)",
     "step": "train step: fused (shared cotangents, least backward work) or three_tape (reference)",
     "jit_compile": "XLA-compile the train step",
+    "steps_per_execution": "train steps per call into the compiled step (Keras's callbacks run "
+                           "once per call); must divide --log_every and --checkpoint_every",
     "strategy": "default (one device), mirrored (all local GPUs) or multi_worker (TF_CONFIG)",
     "num_cpu_devices": "split the CPU into N logical devices (to try strategies on a CPU)",
     "sync_batchnorm": "BatchNorm statistics over the global batch across replicas",

@@ -291,10 +291,12 @@ def training_with_pipeline(config: Config, steps: int = 5, index=None) -> dict[s
         tuple(tf.stack(parts) for parts in zip(*held))).repeat()
     keras.utils.set_random_seed(config.seed)
     model = VAEGAN(config)
-    model.compile()
+    per_call = config.steps_per_execution
+    model.compile(steps_per_execution=per_call)  # as training runs it
+    steps = -(-steps // per_call) * per_call  # whole calls: Keras runs a call's steps in full
 
     def rate(dataset: tf.data.Dataset) -> float:
-        model.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)  # trace and warm up
+        model.fit(dataset, epochs=1, steps_per_epoch=2 * per_call, verbose=0)  # trace, warm up
         window = _TrainingWindow()
         model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[window])
         return steps * config.batch_size / window.seconds

@@ -38,7 +38,7 @@ RESUME_SAFE_FIELDS = frozenset({
     "eval_batches", "data_dir", "disl_from", "export_every",
     "deterministic", "divergence_patience", "lr_backoff", "max_recoveries",  # fault handling
     "cache", "cache_dir", "skip_corrupt", "tfds_manual_dir",  # where the same images come from
-    "step", "jit_compile",  # how the same update is computed
+    "step", "jit_compile", "steps_per_execution",  # how the same update is computed
     "strategy", "num_cpu_devices", "sync_batchnorm",  # a checkpoint of N replicas resumes on M
 })
 # Fields of the offline modes (evaluate, attributes, sample): they never shape a run.
@@ -120,6 +120,10 @@ class Config:
     precision: str = "float32"  # one of PRECISIONS: Keras mixed-precision policy for the networks
     step: str = "fused"  # one of STEPS: shared-cotangent backward (fused) or one full tape per net
     jit_compile: bool = False  # XLA-compile the train step
+    # Train steps per call into the compiled function: Keras's callbacks (and their read of the
+    # step's logs) run once per call. A divisor of log_every and checkpoint_every, so logs,
+    # validation, grids and checkpoints still fall on their steps (train.py).
+    steps_per_execution: int = 1
     strategy: str = "default"  # one of STRATEGIES: one device, all local GPUs, or TF_CONFIG workers
     num_cpu_devices: int = 0  # split the CPU into this many logical devices (testing; 0 = off)
     sync_batchnorm: bool = False  # BN statistics over the global batch instead of each replica's
@@ -271,6 +275,12 @@ def _validate(c: Config) -> None:
         _fail("margin", f"must be >= 0; got {c.margin}")
     if c.synthetic_images < 20:
         _fail("synthetic_images", f"must be at least 20 (train/val/test splits); got {c.synthetic_images}")
+    if c.steps_per_execution < 1:
+        _fail("steps_per_execution", f"must be >= 1; got {c.steps_per_execution}")
+    for name in ("log_every", "checkpoint_every"):
+        if getattr(c, name) % c.steps_per_execution:
+            _fail("steps_per_execution", f"must divide --{name}={getattr(c, name)}; "
+                  f"got {c.steps_per_execution}")
     for name in ("eval_every", "image_every"):
         if getattr(c, name) % c.log_every:
             _fail(name, f"must be a multiple of --log_every={c.log_every}; got {getattr(c, name)}")
