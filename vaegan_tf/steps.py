@@ -9,18 +9,21 @@ loss times `scales[network]` (Algorithm 1 / Eq. 9):
 three_tape: the forward pass under one tape per network; each tape back-propagates its own loss
     through everything between the loss and its network. Simple, and the reference.
 
-fused: one tape per stage (Enc, Dec, Dis+losses). Back-propagation through Dis runs once per
-    distinct cotangent, and the cotangents at the generated images are handed on to Dec, and the
-    one at z to Enc, with output_gradients:
-      c_llike = ∂L_llike/∂[x̃, x_p]      one pass, shared by Enc (through Dec) and Dec (times γ)
-      c_gan   = ∂L_GAN^Dec/∂[x̃, x_p]    a pass of its own; for the saturating form L_GAN^Dec =
-                                         k·L_GAN^Dis, so it falls out of Dis's weight-gradient pass
-      Dec: weight gradients with c_dec = γ·c_llike + c_gan; Enc: ∂L_llike/∂z = Dec's input
-      gradient for c_llike, then Enc's weight gradients for (L_prior, ∂L_llike/∂z).
-    Against three_tape this leaves out the separate back-propagation of L_GAN^Dec through Dis
-    under the saturating form, and the Dec-weight work the encoder tape would otherwise request
-    through the shared Dec stage; it also never back-propagates from the discriminator's
-    outputs into Dec's variables more than once.
+fused: one tape per stage (Enc, Dec, Dis+losses). Each independent cotangent crosses each
+    stage once, and only the batches that need it (flops.py counts exactly this as the recipe's
+    least work; the traced step executes it):
+      c_dis   = ∂L_GAN^Dis at Dis's outputs: Dis's weight gradients. Under the saturating form
+                L_GAN^Dec = k·L_GAN^Dis, so the same pass, asked for the fakes too, gives Dec's
+                GAN cotangent; the non-saturating form needs a pass of its own.
+      c_llike = ∂L_llike at the generated images: Enc's through Dec, and Dec's times γ.
+      Dec: where Dec's cotangent γ·c_llike + c_gan is parallel to Enc's c_llike on every batch
+      that depends on z (no GAN cotangent at x̃, separate Dec calls: the authors' recipe), one
+      backward pass through Dec on z gives ∂L_llike/∂z and, times γ, that batch's share of Dec's
+      weight gradients; otherwise the two take a pass each. Enc: its weight gradients for
+      (L_prior, ∂L_llike/∂z).
+    What keeps other batches out of a pass is in the forward (model.judge, networks.py): the
+    similarity pass convolves x̃ and x one by one (joint BN statistics only), so c_llike is not
+    back-propagated to x; x's layers before Dis's first BN run once for both passes.
 """
 
 from __future__ import annotations
