@@ -141,4 +141,6 @@ def test_profile_traces_the_step_and_sums_op_time(tmp_path):
     assert list(seconds.values()) == sorted(seconds.values(), reverse=True)
     # The convolutions and their gradients are there, under their op types.
     assert {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"} <= set(seconds)
+    # Only ops: not the executor's spans around the whole step, which would double the total.
+    assert not {"Process", "Run"} & set(seconds) and not any("__inference" in k for k in seconds)
     assert "op type" in benchmark.format_profile(seconds)
