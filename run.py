@@ -102,7 +102,9 @@ HELP = {
     "sample_seed": "evaluate/attributes/sample: seed of prior samples and pictured faces",
     "conditional": "condition Enc, Dec and Dis on the attribute vector y (Sec 4.2)",
     "num_attributes": "length of y (filled from the dataset when --conditional; leave 0)",
-    "precision": "float32, mixed_bfloat16 (CPUs with AVX-512 bf16, GPUs) or mixed_float16 (GPUs)",
+    "precision": "auto (mixed_bfloat16 where the device has native bf16: AVX-512 BF16/AMX CPUs, "
+                 "GPUs from compute capability 8.0; else float32), float32, mixed_bfloat16 or "
+                 "mixed_float16 (GPUs)",
     "step": "train step: fused (shared cotangents, least backward work) or three_tape (reference)",
     "jit_compile": "XLA-compile the train step",
     "steps_per_execution": "train steps per call into the compiled step (Keras's callbacks run "

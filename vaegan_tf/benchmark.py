@@ -126,7 +126,7 @@ def _prepare(config: Config, count: int) -> _Step:
     from vaegan_tf.model import VAEGAN
 
     keras.utils.set_random_seed(config.seed)
-    model = VAEGAN(config)  # builds its networks under config.precision's policy
+    model = VAEGAN(config)  # builds its networks under config.compute_precision's policy
     model.compile()
     step = tf.function(model.train_step, jit_compile=config.jit_compile)
     batches = random_batches(config, count)
@@ -168,6 +168,7 @@ def time_train_step(config: Config, steps: int = 5, warmup: int = 2,
     random batches in turn; each timed step ends when its metrics are fetched.
     """
     _check_counts(steps, warmup, peak_size)
+    config = config.replace(precision=config.compute_precision)  # report what ran, not "auto"
     device = training_device()
     with tf.device(device):
         _reset_peak_memory(device)
@@ -344,6 +345,7 @@ def compared_variants(config: Config) -> dict[str, Config]:
     precisions = ["float32", "mixed_bfloat16"]
     if "GPU" in training_device():
         precisions.append("mixed_float16")  # float16 convolutions are slow on CPUs
+    config = config.replace(precision=config.compute_precision)
     variants = {f"{config.step}/{config.precision}": config}
     for p in precisions:
         for s in ("fused", "three_tape"):

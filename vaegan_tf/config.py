@@ -26,7 +26,7 @@ INITS = ("deeppy", "glorot")
 RMSPROP_EPS = ("after_sqrt", "inside_sqrt")
 LR_SCHEDULES = ("gamma", "constant", "polynomial")
 TRAIN_SPLITS = ("train+val", "train")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STEPS = ("fused", "three_tape")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PROTOCOLS = ("metrics", "table2")
@@ -117,7 +117,10 @@ class Config:
     max_recoveries: int = 3  # rollbacks allowed before the run stops with an error
 
     # --- speed and devices ---
-    precision: str = "float32"  # one of PRECISIONS: Keras mixed-precision policy for the networks
+    # One of PRECISIONS: Keras mixed-precision policy for the networks. auto: mixed_bfloat16 where
+    # the training device has native bfloat16 (bf16_is_native), else float32; chosen where the
+    # model is built, so a run resumes on any machine (docs/performance.md: same demo quality).
+    precision: str = "auto"
     step: str = "fused"  # one of STEPS: shared-cotangent backward (fused) or one full tape per net
     jit_compile: bool = False  # XLA-compile the train step
     # Train steps per call into the compiled function: Keras's callbacks (and their read of the
@@ -184,6 +187,13 @@ class Config:
         return self.model != "vae"
 
     @property
+    def compute_precision(self) -> str:
+        """The policy the networks are built with: `precision`, with auto resolved here."""
+        if self.precision != "auto":
+            return self.precision
+        return "mixed_bfloat16" if bf16_is_native() else "float32"
+
+    @property
     def similarity(self) -> str:
         """Where reconstruction error is measured: 'disl' (Dis_l features) or 'pixel'."""
         return "disl" if self.model in ("vaegan", "vae_disl") else "pixel"
@@ -213,6 +223,23 @@ class Config:
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError(f"cannot read config {path}: {e}") from None
         return cls.from_dict(values)
+
+
+def bf16_is_native() -> bool:
+    """Whether the device training runs on computes bfloat16 natively: a GPU of compute
+    capability 8.0 or later (Ampere on), else a CPU with AVX-512 BF16 or AMX (Linux's flags)."""
+    import tensorflow as tf  # late: the flags are parsed and checked before TensorFlow starts
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l for l in f if l.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _fail(field: str, message: str) -> None:
