@@ -75,7 +75,8 @@ def test_float16_wraps_each_optimizer_in_its_own_loss_scale():
 @pytest.mark.parametrize("native,expected", [(True, "mixed_bfloat16"), (False, "float32")])
 def test_auto_precision_is_bfloat16_only_where_the_device_has_it(monkeypatch, native, expected):
     from vaegan_tf import config as config_lib
-    monkeypatch.setattr(config_lib, "bf16_is_native", lambda: native)
+    from vaegan_tf import devices
+    monkeypatch.setattr(devices, "bf16_is_native", lambda: native)
     assert config_lib.Config().precision == "auto"  # the default, recorded as such in config.json
     auto = tiny_config(precision="auto")
     assert auto.compute_precision == expected

@@ -118,7 +118,7 @@ class Config:
 
     # --- speed and devices ---
     # One of PRECISIONS: Keras mixed-precision policy for the networks. auto: mixed_bfloat16 where
-    # the training device has native bfloat16 (bf16_is_native), else float32; chosen where the
+    # the training device has native bfloat16 (devices.py), else float32; chosen where the
     # model is built, so a run resumes on any machine (docs/performance.md: same demo quality).
     precision: str = "auto"
     step: str = "fused"  # one of STEPS: shared-cotangent backward (fused) or one full tape per net
@@ -191,6 +191,7 @@ class Config:
         """The policy the networks are built with: `precision`, with auto resolved here."""
         if self.precision != "auto":
             return self.precision
+        from vaegan_tf.devices import bf16_is_native  # late: it starts TensorFlow
         return "mixed_bfloat16" if bf16_is_native() else "float32"
 
     @property
@@ -223,23 +224,6 @@ class Config:
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError(f"cannot read config {path}: {e}") from None
         return cls.from_dict(values)
-
-
-def bf16_is_native() -> bool:
-    """Whether the device training runs on computes bfloat16 natively: a GPU of compute
-    capability 8.0 or later (Ampere on), else a CPU with AVX-512 BF16 or AMX (Linux's flags)."""
-    import tensorflow as tf  # late: the flags are parsed and checked before TensorFlow starts
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((l for l in f if l.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _fail(field: str, message: str) -> None:
