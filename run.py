@@ -26,11 +26,12 @@ flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoa
 flags.DEFINE_integer("verbose", 1, "training progress: 0 silent, 1 a line every --log_every steps "
                      "(redrawn live on a terminal), 2 only those lines")
 flags.DEFINE_bool("benchmark_compare", False, "--mode=benchmark: also time every --step and "
-                  "precision side by side in this process (ratios against float32 three_tape)")
+                  "precision, and the paper-literal recipe's default step, in turns in this "
+                  "process (ratios against float32 three_tape and the paper-literal step)")
 flags.DEFINE_bool("benchmark_profile", False, "--mode=benchmark: also trace two steps with the "
                   "TensorFlow profiler into WORKDIR/profile and print seconds per op type")
-flags.DEFINE_integer("benchmark_steps", 20, "--mode=benchmark: timed training steps (median)")
-flags.DEFINE_integer("benchmark_warmup", 3, "--mode=benchmark: untimed steps first (tracing)")
+flags.DEFINE_integer("benchmark_steps", 5, "--mode=benchmark: timed training steps (median)")
+flags.DEFINE_integer("benchmark_warmup", 2, "--mode=benchmark: untimed steps first (tracing)")
 flags.DEFINE_integer("benchmark_matmul_size", 0, "--mode=benchmark: side of the square matmuls "
                      "that measure the peak (0: 2048 on a CPU, 8192 on a GPU)")
 

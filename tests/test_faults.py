@@ -72,7 +72,9 @@ def _poisoned(monkeypatch, from_step: int) -> tf.Variable:
 
 
 @pytest.mark.slow  # a 12-step run that rolls back
-def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch):
+@pytest.mark.parametrize("steps_per_execution", [1, 2])
+def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch,
+                                                         steps_per_execution):
     window = _poisoned(monkeypatch, from_step=2)
     recover = faults.DivergenceGuard.recover
     seen = {}
@@ -84,7 +86,8 @@ def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch):
         return step
     monkeypatch.setattr(faults.DivergenceGuard, "recover", recover_once)
     config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=8, divergence_patience=2,
-                         checkpoint_every=2, keep_checkpoints=10)
+                         checkpoint_every=2, keep_checkpoints=10,
+                         steps_per_execution=steps_per_execution)
     workdir = str(tmp_path / "run")
     final = train.train_and_evaluate(config, workdir, verbose=0)
     assert seen == {"step": 2, "lr_scale": 0.5}  # back to the last good checkpoint, lr halved

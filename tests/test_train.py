@@ -160,3 +160,33 @@ def test_training_reads_the_configured_split(tmp_path, data_dir, split, monkeypa
     index = load_index(tiny_config(data_dir=data_dir))
     sizes = {s: data.split_size(index, s) for s in ("train", "validation", "train+val")}
     assert sizes["train+val"] == sizes["train"] + sizes["validation"] > sizes["train"]
+
+
+@pytest.mark.slow  # two runs
+def test_steps_per_execution_logs_and_checkpoints_at_the_same_steps(tmp_path, data_dir):
+    # 5 steps at 2 per call: the last call runs one step, and nothing runs past --train_steps.
+    runs = {}
+    for spe in (1, 2):
+        workdir = str(tmp_path / f"spe{spe}")
+        config = tiny_config(data_dir=data_dir, train_steps=5, steps_per_execution=spe)
+        final = train_and_evaluate(config, workdir, verbose=0)
+        train = _tags(os.path.join(workdir, "tensorboard", "train"))
+        runs[spe] = (final, sorted(os.listdir(os.path.join(workdir, "checkpoints"))),
+                     [e.step for e in train.Tensors("dis_loss")],
+                     sorted(os.listdir(os.path.join(workdir, "samples"))))
+    (final1, ckpts1, steps1, pngs1), (final2, ckpts2, steps2, pngs2) = runs[1], runs[2]
+    assert ckpts1 == ckpts2 and "ckpt-5.index" in ckpts2 and "ckpt-6.index" not in ckpts2
+    assert steps1 == steps2 == [2, 4, 5]
+    assert pngs1 == pngs2
+    # The same steps on the same batches: the same model, up to the order of float operations.
+    for k in final1:
+        np.testing.assert_allclose(final2[k], final1[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_steps_per_execution_must_divide_the_logging_and_checkpoint_intervals():
+    from vaegan_tf.errors import ConfigError
+    with pytest.raises(ConfigError, match="--steps_per_execution: must divide --log_every=2"):
+        tiny_config(steps_per_execution=4)
+    with pytest.raises(ConfigError, match="must divide --checkpoint_every=3"):
+        tiny_config(checkpoint_every=3, steps_per_execution=2)
+    assert tiny_config(steps_per_execution=2).steps_per_execution == 2

@@ -26,7 +26,7 @@ INITS = ("deeppy", "glorot")
 RMSPROP_EPS = ("after_sqrt", "inside_sqrt")
 LR_SCHEDULES = ("gamma", "constant", "polynomial")
 TRAIN_SPLITS = ("train+val", "train")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STEPS = ("fused", "three_tape")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PROTOCOLS = ("metrics", "table2")
@@ -38,7 +38,7 @@ RESUME_SAFE_FIELDS = frozenset({
     "eval_batches", "data_dir", "disl_from", "export_every",
     "deterministic", "divergence_patience", "lr_backoff", "max_recoveries",  # fault handling
     "cache", "cache_dir", "skip_corrupt", "tfds_manual_dir",  # where the same images come from
-    "step", "jit_compile",  # how the same update is computed
+    "step", "jit_compile", "steps_per_execution",  # how the same update is computed
     "strategy", "num_cpu_devices", "sync_batchnorm",  # a checkpoint of N replicas resumes on M
 })
 # Fields of the offline modes (evaluate, attributes, sample): they never shape a run.
@@ -158,12 +158,16 @@ class Config:
 
     # --- speed and devices ---
     precision: str = _field("float32",
-        "float32, mixed_bfloat16 (CPUs with AVX-512 bf16, GPUs) or mixed_float16 "
-        "(GPUs)", PRECISIONS)
+        "float32, mixed_bfloat16 (CPUs with AVX-512 BF16 or AMX, GPUs), mixed_float16 (GPUs), or "
+        "auto: mixed_bfloat16 where the training device computes bfloat16 natively, else float32 "
+        "(devices.py; docs/performance.md)", PRECISIONS)
     step: str = _field("fused",
         "train step: fused (shared cotangents, least backward work) or three_tape "
         "(reference)", STEPS)
     jit_compile: bool = _field(False, "XLA-compile the train step")
+    steps_per_execution: int = _field(1,
+        "train steps per call into the compiled step (Keras's callbacks run once per call); "
+        "must divide --log_every and --checkpoint_every")
     strategy: str = _field("default",
         "default (one device), mirrored (all local GPUs) or multi_worker (TF_CONFIG)", STRATEGIES)
     num_cpu_devices: int = _field(0,
@@ -253,6 +257,14 @@ class Config:
     @property
     def uses_discriminator(self) -> bool:
         return self.model != "vae"
+
+    @property
+    def compute_precision(self) -> str:
+        """The policy the networks are built with: `precision`, with auto resolved here."""
+        if self.precision != "auto":
+            return self.precision
+        from vaegan_tf.devices import bf16_is_native  # late: it starts TensorFlow
+        return "mixed_bfloat16" if bf16_is_native() else "float32"
 
     @property
     def similarity(self) -> str:

@@ -76,6 +76,12 @@ def _check_combinations(c) -> None:
     if c.synthetic_images < 20:
         _fail("synthetic_images",
               f"must be at least 20 (train/val/test splits); got {c.synthetic_images}")
+    if c.steps_per_execution < 1:
+        _fail("steps_per_execution", f"must be >= 1; got {c.steps_per_execution}")
+    for name in ("log_every", "checkpoint_every"):
+        if getattr(c, name) % c.steps_per_execution:
+            _fail("steps_per_execution", f"must divide --{name}={getattr(c, name)}; "
+                  f"got {c.steps_per_execution}")
     for name in ("eval_every", "image_every"):
         if getattr(c, name) % c.log_every:
             _fail(name, f"must be a multiple of --log_every={c.log_every}; got {getattr(c, name)}")

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from vaegan_tf.config import Config
 from vaegan_tf.model import cross_replica, losses
+from vaegan_tf.model.networks import Stem
 
 
 def reparameterize(mean: tf.Tensor, log_var: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
@@ -91,7 +92,9 @@ def _call_per_source(network, batches: dict, attributes, training: bool, joint: 
                                 **({"update_statistics": False} if k in frozen else {})))
                 for k, b in batches.items()}
     y = {} if attributes is None else {"attributes": tf.concat([attributes] * len(batches), 0)}
-    out = network(tf.concat(list(batches.values()), 0), **y, training=training)
+    # Dis takes the list and concatenates after each batch's stem (networks.Discriminator.call).
+    inputs = list(batches.values()) if split_outputs else tf.concat(list(batches.values()), 0)
+    out = network(inputs, **y, training=training)
     if not split_outputs:
         return dict(zip(batches, tf.split(_f32(out), len(batches))))
     parts = [tf.split(_f32(t), len(batches)) for t in out]
@@ -149,10 +152,13 @@ class ForwardPass:
         # --dis_passes=one: a single Dis pass gives both the logits and the features.
         one_pass = (self._discriminate(images, attributes, generated, training)
                     if c.dis_passes == "one" and self.discriminator is not None else None)
+        real = images  # Dis's input for x; both of --dis_passes=two's passes share its stem
+        if c.dis_passes == "two" and c.trains_discriminator and c.similarity == "disl":
+            real = Stem(self.discriminator.stem(images))
         if encoded is not None:
             terms["prior"] = encoded.prior
             if c.similarity == "disl":
-                target, recon = self._similarity_features(images, generated, training, one_pass)
+                target, recon = self._similarity_features(real, generated, training, one_pass)
                 terms["llike"] = losses.gaussian_nll(target, recon)
             else:
                 terms["llike"] = losses.gaussian_nll(images, generated["recon"])
@@ -161,7 +167,7 @@ class ForwardPass:
             terms["recon_mse"] = tf.reduce_mean(tf.square(images - generated["recon"]))
 
         if c.trains_discriminator:
-            logits = one_pass[0] if one_pass else self._gan_logits(images, attributes, generated,
+            logits = one_pass[0] if one_pass else self._gan_logits(real, attributes, generated,
                                                                    training)
             fakes = [logits[k] for k in self.fake_kinds]
             w, eps = c.real_vs_gen_weight, c.gan_eps
@@ -194,11 +200,13 @@ class ForwardPass:
         if one_pass is not None:
             features = one_pass[1]
         else:
-            # Authors' order [x̃, x]; the order within a joint BN batch changes nothing.
-            batches = {"recon": generated["recon"], "real": images}
-            features = _call_per_source(
-                functools.partial(self.discriminator.features, update_statistics=False), batches,
-                None, training and c.trains_discriminator, joint=c.dis_batch == "joint")
+            # Authors' order [x̃, x]; the order within a joint BN batch changes nothing. Joint
+            # statistics as a list, not a concatenation: ∂L_llike/∂x̃ alone is back-propagated.
+            dis_l = functools.partial(self.discriminator.features, update_statistics=False,
+                                      training=training and c.trains_discriminator)
+            batches = [generated["recon"], images]
+            out = dis_l(batches) if c.dis_batch == "joint" else [dis_l(b) for b in batches]
+            features = dict(zip(("recon", "real"), (_f32(t) for t in out)))
         target = features["real"]
         return (tf.stop_gradient(target) if c.llike_stop_target else target), features["recon"]
 

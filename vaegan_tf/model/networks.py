@@ -17,6 +17,8 @@ ignore `attributes`.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import keras
 from keras import layers
 
@@ -114,6 +116,26 @@ class Decoder(keras.Model):
                 "init": self.init}
 
 
+class Stem(NamedTuple):
+    """A batch of images already through Discriminator.stem."""
+    value: Any
+
+
+def _is_list(x) -> bool:
+    return isinstance(x, (list, tuple)) and not isinstance(x, Stem)
+
+
+def _jointly(bn_layer, parts: list, kwargs: dict) -> list:
+    """bn_layer on the concatenation of `parts` (one set of batch statistics), split back."""
+    if len(parts) == 1 or not kwargs.get("training"):
+        # Inference BN normalises each image alone: a concatenation would only carry zero
+        # cotangents to the other parts, whose convolutions would then back-propagate them.
+        return [bn_layer(p, **kwargs) for p in parts]
+    out = bn_layer(keras.ops.concatenate(parts, axis=0), **kwargs)
+    sizes = [keras.ops.shape(p)[0] for p in parts]
+    return keras.ops.split(out, [sum(sizes[:i + 1]) for i in range(len(sizes) - 1)], axis=0)
+
+
 @keras.saving.register_keras_serializable(package="vaegan_tf")
 class Discriminator(keras.Model):
     """Dis: images [B, S, S, 3] (and attributes [B, num_attributes] when conditional) ->
@@ -136,6 +158,12 @@ class Discriminator(keras.Model):
         self.fc_bn = batch_norm("fc_bn", sync_batchnorm)
         self.logit = dense(1, "logit", init, bias=True)
 
+    def stem(self, images):
+        """The layers before Dis's first BatchNorm. They see each image alone, so a batch that
+        two passes normalise differently (x in the similarity and GAN passes) goes through them
+        once: pass Stem(dis.stem(x)) for it to features() and call()."""
+        return self.convs[0](keras.ops.relu(self.conv1(images)))
+
     def features(self, x, training=False, update_statistics=True):
         """Dis_l(x): the layers up to the 4th convolution only (the authors' similarity pass).
 
@@ -143,15 +171,28 @@ class Discriminator(keras.Model):
         leaves its moving averages alone, so a pass that must not train Dis does not change the
         statistics Dis is evaluated with either (the authors' similarity pass runs on a copy of
         Dis's layers whose running statistics are its own and never used).
+        x a list of batches (images or Stems): the same as on their concatenation (BN statistics
+        over all of them), returned as a list, but each convolution runs batch by batch, so that
+        back-propagation to one batch (x̃ in the similarity pass) does not compute the others'
+        input gradients.
         """
+        many = _is_list(x)
+        out = self._features(list(x) if many else [x], training, update_statistics, True)
+        return out if many else out[0]
+
+    def _features(self, parts, training, update_statistics, per_batch):
         bn = {"training": training, "update_statistics": update_statistics}
-        x = keras.ops.relu(self.conv1(x))
-        x = keras.ops.relu(self.conv_bns[0](self.convs[0](x), **bn))
-        x = keras.ops.relu(self.conv_bns[1](self.convs[1](x), **bn))
-        return self.convs[2](x)
+        h = [p.value if isinstance(p, Stem) else self.stem(p) for p in parts]
+        if not per_batch and len(h) > 1:
+            h = [keras.ops.concatenate(h, axis=0)]  # every row needs the rest: one call
+        h = [keras.ops.relu(t) for t in _jointly(self.conv_bns[0], h, bn)]
+        h = [keras.ops.relu(t) for t in _jointly(self.conv_bns[1], [self.convs[1](t) for t in h], bn)]
+        return [self.convs[2](t) for t in h]
 
     def call(self, x, attributes=None, training=False):
-        features = self.features(x, training=training)
+        """x: images, a Stem, or a list of them for one call on their concatenation (each
+        batch's stem computed alone: no input gradient at a batch that needs none)."""
+        features = self._features(list(x) if _is_list(x) else [x], training, True, False)[0]
         x = keras.ops.relu(self.conv_bns[2](features, training=training))
         # Dis_l stays unconditional: it is the image's features, compared between x and x̃.
         h = _with_attributes(self.flatten(x), attributes, self.num_attributes, "discriminator")

@@ -64,7 +64,7 @@ class VAEGAN(ForwardPass, keras.Model):
     def __init__(self, config: Config, **kwargs):
         super().__init__(name=kwargs.pop("name", config.model), **kwargs)
         self.config = config
-        with dtype_policy(config.precision):
+        with dtype_policy(config.compute_precision):
             nets = build_networks(config)
         self.encoder = nets.get("encoder")
         self.decoder = nets["decoder"]
@@ -128,7 +128,7 @@ class VAEGAN(ForwardPass, keras.Model):
             raise ValueError(f"no trained network named {sorted(unknown)}; have {self.trained_networks}")
         self.optimizers = {n: optimizers.get(n) or optim.default_optimizer(
                                self.config, self.lr_scale, self.step) for n in self.trained_networks}
-        if self.config.precision == "mixed_float16":
+        if self.config.compute_precision == "mixed_float16":
             self.optimizers = {n: o if isinstance(o, keras.optimizers.LossScaleOptimizer)
                                else keras.optimizers.LossScaleOptimizer(o)
                                for n, o in self.optimizers.items()}
@@ -171,7 +171,7 @@ class VAEGAN(ForwardPass, keras.Model):
         # A step with a NaN or infinity anywhere is not applied to any network: one bad batch must
         # not poison the weights (the divergence guard handles runs of them). Loss-scaled
         # optimizers skip overflowing gradients themselves and lower their scale.
-        scaled = self.config.precision == "mixed_float16"
+        scaled = self.config.compute_precision == "mixed_float16"
         finite = cross_replica.all_true(all_finite(
             [terms[LOSS_OF[n]] for n in grads] + ([] if scaled else [g for gs in grads.values() for g in gs])))
         conditions = {n: finite & terms[GATE_OF[n]] if GATE_OF.get(n) in terms else finite

@@ -23,7 +23,7 @@ import resource
 import statistics
 import tempfile
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -116,54 +116,84 @@ def _check_counts(steps: int, warmup: int, peak_size: int = 0) -> None:
                           f"got {peak_size}")
 
 
-def time_train_step(config: Config, steps: int = 10, warmup: int = 3,
+class _Step(NamedTuple):
+    """A compiled train step of VAEGAN(config) ready to time, and what its graph executes."""
+    config: Config
+    call: Any  # batch -> logs
+    batches: list
+    executed_flops: int
+
+
+def _prepare(config: Config, count: int) -> _Step:
+    from vaegan_tf.model.vaegan import VAEGAN
+
+    keras.utils.set_random_seed(config.seed)
+    model = VAEGAN(config)  # builds its networks under config.compute_precision's policy
+    model.compile()
+    step = tf.function(model.train_step, jit_compile=config.jit_compile)
+    batches = random_batches(config, count)
+    executed = flops.executed_flops(step.get_concrete_function(batches[0]).graph)
+    return _Step(config, step, batches, executed)
+
+
+def _timed(step: _Step, i: int) -> tuple[float, dict]:
+    """Seconds of the step on its i-th batch (in turn), ending when its metrics are fetched."""
+    start = time.perf_counter()
+    logs = {k: float(v) for k, v in step.call(step.batches[i % len(step.batches)]).items()}
+    return time.perf_counter() - start, logs
+
+
+def _figures(step: _Step, times: list[float], peak: float) -> dict[str, float]:
+    """Speed and work of one timed step: img/s, least work and what the graph executes."""
+    c = step.config
+    step_s = statistics.median(times)
+    img_per_s = c.batch_size / step_s
+    gflop = flops.least_work_flops_per_image(c) / 1e9
+    executed = step.executed_flops / c.batch_size / 1e9
+    return {
+        "step_s": step_s, "step_s_min": min(times), "train_img_per_s": img_per_s,
+        # The least work of the configured recipe (flops.py), and the work the traced step
+        # really runs (flops.executed_flops): their ratio is the step's extra work, and
+        # kernel_utilization how close to the matmul peak the kernels it runs are.
+        "gflop_per_img": gflop, "achieved_gflops": gflop * img_per_s,
+        "peak_gflops": peak, "utilization": gflop * img_per_s / peak,
+        "executed_gflop_per_img": executed, "executed_over_least": executed / gflop,
+        "kernel_utilization": executed * img_per_s / peak,
+    }
+
+
+def time_train_step(config: Config, steps: int = 5, warmup: int = 2,
                     peak_size: int = 0) -> dict[str, Any]:
     """Seconds per compiled train step of VAEGAN(config) and what they mean, in one process.
 
     The step is tf.function(model.train_step, jit_compile=config.jit_compile) on a few in-memory
     random batches in turn; each timed step ends when its metrics are fetched.
     """
-    from vaegan_tf.model.vaegan import VAEGAN
-
     _check_counts(steps, warmup, peak_size)
+    config = config.replace(precision=config.compute_precision)  # report what ran, not "auto"
     device = training_device()
     with tf.device(device):
         _reset_peak_memory(device)
-        keras.utils.set_random_seed(config.seed)
-        model = VAEGAN(config)  # builds its networks under config.precision's policy
-        model.compile()
-        step = tf.function(model.train_step, jit_compile=config.jit_compile)
-        batches = random_batches(config, min(steps + warmup, 4))
-        executed = flops.executed_flops(step.get_concrete_function(batches[0]).graph)
+        step = _prepare(config, min(steps + warmup, 4))
         times, logs = [], {}
         for i in range(warmup + steps):
-            start = time.perf_counter()
-            logs = {k: float(v) for k, v in step(batches[i % len(batches)]).items()}
+            seconds, logs = _timed(step, i)
             if i >= warmup:
-                times.append(time.perf_counter() - start)
+                times.append(seconds)
         peak_memory = _peak_memory_mb(device)
-    step_s = statistics.median(times)
-    img_per_s = config.batch_size / step_s
-    gflop = flops.train_flops_per_image(config) / 1e9
-    gflop_backprop = flops.backprop_flops_per_image(config) / 1e9
     peak = peak_matmul_gflops(COMPUTE_DTYPE[config.precision], peak_size)
     return {
         "model": config.model, "precision": config.precision, "step": config.step,
         "jit_compile": config.jit_compile, "batch_size": config.batch_size,
-        "device": device.strip("/"),
-        "step_s": step_s, "step_s_min": min(times), "train_img_per_s": img_per_s,
-        "gflop_per_img": gflop, "achieved_gflops": gflop * img_per_s,
-        "peak_gflops": peak, "utilization": gflop * img_per_s / peak,
-        "gflop_per_img_backprop": gflop_backprop,
-        "utilization_backprop": gflop_backprop * img_per_s / peak,
-        # What the traced step really runs (flops.executed_flops), and how close to the matmul
-        # peak those kernels run: the gap between this and `utilization` is extra work, not speed.
-        "executed_gflop_per_img": executed / config.batch_size / 1e9,
-        "kernel_utilization": executed / config.batch_size / 1e9 * img_per_s / peak,
+        "device": device.strip("/"), **_figures(step, times, peak),
         "peak_memory_mb": peak_memory,
         # Mean of the step's non-finite flag: a skipped update would flatter the timing.
         "nonfinite_fraction": logs.get("nonfinite", 0.0),
     }
+
+
+# Profiler spans that contain a step's ops rather than being ops themselves.
+_NOT_OPS = ("__inference", "ExecutorState:", "EagerLocalExecute:", "KernelAndDeviceFunc:")
 
 
 def profile_step(config: Config, logdir: str, steps: int = 2, warmup: int = 2) -> dict[str, float]:
@@ -196,9 +226,10 @@ def profile_step(config: Config, logdir: str, steps: int = 2, warmup: int = 2) -
         for plane in space.planes:
             for line in plane.lines:
                 for event in line.events:
-                    # TensorFlow ops are recorded as "name:Type"; other events have no colon.
+                    # TensorFlow ops are recorded as "name:Type"; other events have no colon,
+                    # except the executor's own spans around the whole step.
                     name = plane.event_metadata[event.metadata_id].name
-                    if ":" in name and not name.startswith("__inference"):
+                    if ":" in name and not name.startswith(_NOT_OPS):
                         kind = name.rsplit(":", 1)[1].replace("_MklNative", "").replace("_Mkl", "")
                         seconds[kind] = seconds.get(kind, 0.0) + event.duration_ps / 1e12 / steps
     return dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
@@ -251,7 +282,7 @@ class _TrainingWindow(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def training_with_pipeline(config: Config, steps: int = 200, index=None) -> dict[str, float]:
+def training_with_pipeline(config: Config, steps: int = 5, index=None) -> dict[str, float]:
     """Training images/s fed by make_dataset(config) vs by in-memory tensors, in one process."""
     from vaegan_tf.model.vaegan import VAEGAN
 
@@ -263,10 +294,12 @@ def training_with_pipeline(config: Config, steps: int = 200, index=None) -> dict
         tuple(tf.stack(parts) for parts in zip(*held))).repeat()
     keras.utils.set_random_seed(config.seed)
     model = VAEGAN(config)
-    model.compile()
+    per_call = config.steps_per_execution
+    model.compile(steps_per_execution=per_call)  # as training runs it
+    steps = -(-steps // per_call) * per_call  # whole calls: Keras runs a call's steps in full
 
     def rate(dataset: tf.data.Dataset) -> float:
-        model.fit(dataset, epochs=1, steps_per_epoch=10, verbose=0)  # trace and warm up
+        model.fit(dataset, epochs=1, steps_per_epoch=2 * per_call, verbose=0)  # trace, warm up
         window = _TrainingWindow()
         model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[window])
         return steps * config.batch_size / window.seconds
@@ -291,32 +324,60 @@ def write_results(results: dict[str, Any], workdir: str) -> str:
     return path
 
 
-def compared_variants(config: Config) -> list[Config]:
-    """The config under every --step and precision this device runs well, itself first."""
+# The paper read literally (celeba_paper.flags), where its step differs from the authors' recipe
+# that Config's defaults follow: "today's default paper-literal step" of the comparison.
+PAPER_LITERAL = dict(dis_passes="one", llike_stop_target=False, dec_batch="joint",
+                     gan_fakes="both", gan_loss="non_saturating", gan_eps=0.0,
+                     real_vs_gen_weight=1 / 3, equilibrium_gate=False, init="glorot", gamma=1e-5,
+                     rmsprop_eps="inside_sqrt", rmsprop_epsilon=1e-7, lr_schedule="constant",
+                     learning_rate=3e-4)
+
+
+def compared_variants(config: Config) -> dict[str, Config]:
+    """{name: config}: the config under every --step and precision this device runs well, itself
+    first, then the paper-literal recipe's default step in float32 ('paper_literal:fused/float32')."""
     precisions = ["float32", "mixed_bfloat16"]
     if "GPU" in training_device():
         precisions.append("mixed_float16")  # float16 convolutions are slow on CPUs
-    variants = [config] + [config.replace(step=s, precision=p) for p in precisions
-                           for s in ("fused", "three_tape")]
-    return list(dict.fromkeys(variants))  # Config is frozen, hence hashable: drops the repeat
+    config = config.replace(precision=config.compute_precision)
+    variants = {f"{config.step}/{config.precision}": config}
+    for p in precisions:
+        for s in ("fused", "three_tape"):
+            variants.setdefault(f"{s}/{p}", config.replace(step=s, precision=p))
+    variants["paper_literal:fused/float32"] = config.replace(
+        **PAPER_LITERAL, step="fused", precision="float32")
+    return variants
 
 
 def side_by_side(config: Config, steps: int, warmup: int, peak_size: int = 0) -> dict[str, Any]:
-    """time_train_step for every compared variant in this one process, and the speed ratios
-    against float32 three_tape (the straightforward step)."""
+    """Every compared variant timed in this one process, and the speed ratios against float32
+    three_tape (the straightforward step) and against the paper-literal recipe's default step.
+
+    The variants are timed in turns, one step each per round, so that a change in the
+    machine's speed (another job on its cores) slows them all alike.
+    """
+    _check_counts(steps, warmup, peak_size)
+    with tf.device(training_device()):
+        prepared = {name: _prepare(c, min(steps + warmup, 4))
+                    for name, c in compared_variants(config).items()}
+        times = {name: [] for name in prepared}
+        for i in range(warmup + steps):
+            for name, step in prepared.items():
+                seconds, _ = _timed(step, i)
+                if i >= warmup:
+                    times[name].append(seconds)
     rows = {}
-    for variant in compared_variants(config):
-        r = time_train_step(variant, steps=steps, warmup=warmup, peak_size=peak_size)
-        rows[f"{variant.step}/{variant.precision}"] = {
-            k: r[k] for k in ("step_s", "train_img_per_s", "utilization", "kernel_utilization",
-                              "executed_gflop_per_img")}
-    base = rows["three_tape/float32"]["train_img_per_s"]
+    for name, step in prepared.items():
+        peak = peak_matmul_gflops(COMPUTE_DTYPE[step.config.precision], peak_size)
+        rows[name] = _figures(step, times[name], peak)
     for row in rows.values():
-        row["speedup"] = row["train_img_per_s"] / base
+        row["speedup"] = row["train_img_per_s"] / rows["three_tape/float32"]["train_img_per_s"]
+        row["speedup_vs_paper_literal"] = (
+            row["train_img_per_s"] / rows["paper_literal:fused/float32"]["train_img_per_s"])
     return rows
 
 
-def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3,
+def run_benchmark(config: Config, workdir: str, steps: int = 5, warmup: int = 2,
                   peak_size: int = 0, compare: bool = False, profile: bool = False) -> dict[str, Any]:
     """Measures everything above, writes WORKDIR/benchmark.json and prints a table.
 
@@ -333,7 +394,7 @@ def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3
     # The step first, before the pipelines' threads exist to compete with it.
     results = time_train_step(config, steps=steps, warmup=warmup, peak_size=peak_size)
     comparison = side_by_side(config, steps, warmup, peak_size) if compare else None
-    ops = profile_step(config, os.path.join(workdir, "profile"), warmup=warmup) if profile else None
+    ops = profile_step(config, Workdir(workdir).profile, warmup=warmup) if profile else None
     results.update(input_pipeline_throughput(config, index=index))
     results.update(training_with_pipeline(config, steps=steps, index=index))
     # Seconds the pipeline needs per batch, over seconds per training step: its cost if it ran
@@ -356,9 +417,11 @@ def run_benchmark(config: Config, workdir: str, steps: int = 20, warmup: int = 3
 
 
 def format_comparison(rows: dict[str, dict[str, float]]) -> str:
-    columns = ["step_s", "train_img_per_s", "speedup", "utilization", "kernel_utilization"]
-    lines = [f"{'step/precision':<26}" + "".join(f"{c:>20}" for c in columns)]
-    lines += [f"{name:<26}" + "".join(f"{row[c]:>20.3f}" for c in columns)
+    columns = ["step_s", "train_img_per_s", "speedup", "speedup_vs_paper_literal",
+               "gflop_per_img", "executed_gflop_per_img", "utilization", "kernel_utilization"]
+    heads = ["step_s", "img/s", "vs 3tape", "vs paper", "least GF", "exec GF", "util", "kern util"]
+    lines = [f"{'step/precision':<30}" + "".join(f"{h:>10}" for h in heads)]
+    lines += [f"{name:<30}" + "".join(f"{row[c]:>10.3f}" for c in columns)
               for name, row in rows.items()]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""FLOPs of one training step per image, counted from the built networks' layer shapes.
+"""FLOPs of one training step per image: the least work each recipe's gradients require.
 
 Layers counted, at 2 FLOPs per multiply-accumulate (MAC), from the kernel shape and the spatial
 size the layer was built for (`get_build_config`):
@@ -11,59 +11,56 @@ size the layer was built for (`get_build_config`):
     Dense             (positions) · in·out
 Not counted: biases, BatchNorm, ReLU, tanh, sigmoid, the reparameterisation, the losses and the
 optimizer updates. They scale with activations or parameters, not with MACs; at Table 1 they are
-well under 1% of the total.
+well under 1% of the total. A backward pass through a layer costs its forward FLOPs once for the
+input gradient and once for the weight gradient.
 
-The training step's count, with F_N(b) the forward FLOPs of network N on one image of batch b:
-  forward          Enc on x. Dec on each code it decodes: z ~ q(z|x) when the model has an
-                   encoder, z_p when Dec(z_p) is a fake (model.fake_kinds). Dis on each batch of
-                   each pass it makes (below); a batch used only for its Dis_l features is charged
-                   only Dis's convolutions, since Dis_l is the last one's output.
-  weight_grad      the forward FLOPs again for each trained network on the batches that feed its
-                   loss: Enc on x, Dec on every code it decodes, Dis on x and its fakes in the GAN
-                   pass (never for L_llike: Dis does not minimise it).
-  input_grad       the forward FLOPs of the network part a cotangent crosses to reach a trained
-                   network upstream: Dis on the fakes (whole), Dis_l on x̃ for L_llike, Dec on z
-                   (the encoder's path); none for Enc's own input, none for x.
-Dis's passes (model.judge) for a model with a discriminator:
-  --dis_passes=two (authors)   GAN pass: whole Dis on x and the fakes of --gan_fakes, trained on
-                               all of them. Similarity pass (L_llike on Dis_l): Dis_l on x̃ and x,
-                               no weight gradient, a cotangent at x̃ only (the target Dis_l(x) is
-                               a constant). With joint statistics the passes normalise over
-                               different batches, so neither can reuse the other's activations:
-                               Dis_l(x), and Dis_l(x̃) when x̃ is a fake, are charged twice (with
-                               --dis_batch=separate too: the recipe runs both passes).
-  --dis_passes=one             a single pass on x, the fakes and x̃ (when L_llike needs it) gives
-                               logits and features: x̃ that is not a fake is charged Dis_l only.
-  vae_disl                     a frozen Dis has no GAN pass: the similarity pass alone, either way.
-As everywhere in this count, an image's activations are taken to depend on that image alone: the
-cotangents that joint BatchNorm statistics carry between the batches of a pass are not charged
-(e.g. through Dis_l(x) to x̃ in a joint similarity pass with --llike_stop_target off).
-
-`train_flops_per_image` = forward + weight_grad + input_grad: issue 6's "least work" count.
-At Table 1 (vaegan, 64×64, latent 128), with F_Dis_l Dis's convolutions:
-  defaults (--dis_passes=two, --gan_fakes=prior): 2·F_Enc + 5·F_Dec + 5·F_Dis + 3·F_Dis_l
-      = 11.84 GFLOP per image;
-  --dis_passes=one --gan_fakes=both (the paper's Eq. 10 in one pass): 2·F_Enc + 5·F_Dec + 8·F_Dis
-      = 11.89 GFLOP per image; --dis_passes=two --gan_fakes=both adds 3·F_Dis_l: 14.47.
-
-That count leaves out cotangents that reverse mode must also carry *inside* a network on a batch
-whose input needs none (Enc on x, Dec on z_p, Dis on x in the GAN pass): every layer above the
-first must pass its cotangent down for the weight gradients below it. `interior_grad` counts them
-(each such network on each such batch minus its first layer); `backprop_flops_per_image` adds them
-to the issue's count: 13.88 GFLOP per image at Table 1 with --dis_passes=one --gan_fakes=both,
-13.83 with the defaults: what an ideal reverse-mode step computes.
+The step is a list of passes (`passes`): a network called on one or more batches ('real' = x,
+'recon' = x̃ = Dec(z) or z, 'prior' = x_p = Dec(z_p) or z_p) over a part of it ('all', or
+'features': Dis up to Dis_l). A training-mode call on several batches at once shares BatchNorm
+statistics between them ("coupled"). Each pass is charged
+  forward        every batch, the part's FLOPs
+  weight_grad    every batch whose rows reach the network's own loss, the part's FLOPs once
+  and, for each linearly independent cotangent that must cross it, per batch, by what needs it:
+  input_grad     'input': the gradient at the batch's input (Dec on z for Enc; Dis at a fake
+                 for Dec): every layer
+  interior_grad  'weights': only this network's weights: every layer but the one reading the
+                 input (reverse mode must still carry the cotangent down to it)
+  coupled_grad   a batch of a coupled pass that needs neither, but whose rows carry the
+                 cotangent between BatchNorms, from the statistics ('coupled': the layers
+                 between the part's first and last BN) or from its own output ('direct': the
+                 layers after the first BN). E.g. the similarity pass on [x̃, x] with joint
+                 statistics: L_llike reaches x̃ through the rows of x at conv3 too.
+Independent cotangents (the algebra of the recipe; steps.fused computes exactly these):
+  Dis, GAN pass    Dis's loss (weights at every batch); under --gan_loss=saturating Dec's GAN
+                   term is a multiple of it, so its input gradient at the fakes serves Dec;
+                   non_saturating adds a pass of its own. With --dis_passes=one, L_llike's
+                   (to Dis_l) crosses the same call: three cotangents for the paper read literally.
+  Dis, similarity  L_llike's, input gradient at x̃ only (--dis_passes=two; vae_disl)
+  Dec              Dec's loss (weights) and the encoder's L_llike (input at z): one pass where
+                   they are parallel on every batch that depends on z (no GAN cotangent at x̃,
+                   separate Dec calls: the authors' recipe), else two.
+  Enc              its loss: weights.
+Shared: the layers before Dis's first BatchNorm see each image alone, so --dis_passes=two's
+two passes run them on x once (networks.Stem): the similarity pass is charged Dis_l on x after
+conv2's BN only.
+At Table 1 (64×64, latent 128): the authors' recipe (Config's defaults) 14.02 GFLOP per image,
+the paper read literally (celeba_paper.flags) 20.30.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import keras
 
 from vaegan_tf.config import Config
 
-STAGES = ("forward", "weight_grad", "input_grad", "interior_grad")
+STAGES = ("forward", "weight_grad", "input_grad", "interior_grad", "coupled_grad")
 NETWORKS = ("encoder", "decoder", "discriminator")
+# What a cotangent is needed for at one batch of a pass -> (stage, piece of the part it costs).
+NEEDS = {"input": ("input_grad", "total"), "weights": ("interior_grad", "interior"),
+         "direct": ("coupled_grad", "above_bn"), "coupled": ("coupled_grad", "between_bn")}
 
 
 def layer_flops(layer: keras.layers.Layer) -> int:
@@ -84,72 +81,123 @@ def layer_flops(layer: keras.layers.Layer) -> int:
     return 2 * pixels * math.prod(kernel)
 
 
-def network_flops(network: keras.Model) -> dict[str, int]:
-    """Forward FLOPs per image of a built network: 'all' its layers, 'features' (only its
-    convolutions: Dis_l is the last one's output), 'interior' (all but the layer that reads the
-    network's input)."""
-    layers = [l for l in _leaf_layers(network) if layer_flops(l)]
-    network_input = tuple(network.get_build_config()["input_shape"])[1:]
-    first = sum(layer_flops(l) for l in layers
-                if tuple(l.get_build_config()["input_shape"])[1:] == network_input)
-    convs = (keras.layers.Conv2D, keras.layers.Conv2DTranspose)
-    total = sum(layer_flops(l) for l in layers)
-    return {"all": total, "features": sum(layer_flops(l) for l in layers if isinstance(l, convs)),
-            "interior": total - first}
+def _interleave(a: list, b: list) -> list:
+    return [layer for pair in zip(a, b) for layer in pair]
 
 
-def _leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
-    inner = getattr(layer, "layers", None)
-    if not inner:
-        return [layer]
-    return [leaf for l in inner for leaf in _leaf_layers(l)]
+def sequence(network: keras.Model) -> tuple[list[keras.layers.Layer], int]:
+    """(the network's layers in the order its call runs them, how many of them make Dis_l)."""
+    from vaegan_tf.model import networks
+
+    n = network
+    if isinstance(n, networks.Encoder):
+        layers = _interleave(n.convs, n.conv_bns) + [n.fc, n.fc_bn, n.mean, n.log_var]
+    elif isinstance(n, networks.Decoder):
+        layers = [n.fc, n.fc_bn] + _interleave(n.deconvs, n.deconv_bns) + [n.out]
+    elif isinstance(n, networks.Discriminator):
+        layers = [n.conv1] + _interleave(n.convs, n.conv_bns) + [n.fc, n.fc_bn, n.logit]
+        return layers, layers.index(n.convs[2]) + 1  # Dis_l: the 4th conv's output, before BN
+    else:
+        raise TypeError(f"no layer sequence for {type(network).__name__}")
+    return layers, len(layers)
 
 
-def step_plan(config: Config) -> list[tuple[str, str, str, str]]:
-    """(stage, network, batch, part) for every term of the count in the module docstring.
+def network_flops(network: keras.Model) -> dict[str, dict[str, int]]:
+    """{part: {piece: forward FLOPs per image}} of a built network (see the module docstring).
 
-    batch: 'real' = x, 'recon' = Dec(z) / z, 'prior' = Dec(z_p) / z_p; part: a network_flops key.
-    A batch Dis sees in both of --dis_passes=two's passes has a term for each.
+    part: 'all', 'features' (up to Dis_l; the whole network for Enc and Dec). piece: 'total';
+    'interior' (all but the first layer); 'above_bn' (after the part's first BatchNorm);
+    'between_bn' (after its first BatchNorm and before its last).
     """
+    layers, features = sequence(network)
+    table = {}
+    for part, seq in (("all", layers), ("features", layers[:features])):
+        bns = [i for i, l in enumerate(seq) if isinstance(l, keras.layers.BatchNormalization)]
+        cost = [layer_flops(l) for l in seq]
+        first, last = (bns[0], bns[-1]) if bns else (len(seq), len(seq))
+        table[part] = {"total": sum(cost), "interior": sum(cost[1:]),
+                       "above_bn": sum(cost[first + 1:]), "between_bn": sum(cost[first + 1:last])}
+    return table
+
+
+class Pass(NamedTuple):
+    """One call of a network in the step, and the cotangents that cross it backwards."""
+    network: str
+    part: str  # 'all' or 'features'
+    batches: tuple  # of 'real', 'recon', 'prior'
+    coupled: bool  # one training-mode call on several batches: shared BN statistics
+    trained: tuple  # batches whose rows reach the network's own loss
+    cotangents: tuple  # ((part, {batch: need}), ...), need a key of NEEDS
+    stem_from_before: tuple = ()  # batches whose layers before the first BN an earlier pass ran
+
+
+def passes(config: Config) -> list[Pass]:
+    """The recipe's passes and independent cotangents (module docstring; model.judge's calls)."""
     from vaegan_tf.model.forward import fake_kinds  # the model's own rule for which fakes Dis sees
 
-    fakes = fake_kinds(config)
-    codes = (["recon"] if config.uses_encoder else []) + (["prior"] if "prior" in fakes else [])
-    plan = []
+    fakes, gan = fake_kinds(config), config.trains_discriminator
+    one_pass = gan and config.dis_passes == "one"
+    disl = config.similarity == "disl"
+    joint_dis = config.dis_batch == "joint"
+    out = []
     if config.uses_encoder:
-        plan += [("forward", "encoder", "real", "all"), ("weight_grad", "encoder", "real", "all"),
-                 ("interior_grad", "encoder", "real", "interior")]
-    for code in codes:
-        plan += [("forward", "decoder", code, "all"), ("weight_grad", "decoder", code, "all")]
-        # Enc's loss reaches it through Dec(z); nothing upstream of z_p trains.
-        plan.append(("input_grad", "decoder", code, "all") if code == "recon"
-                    else ("interior_grad", "decoder", code, "interior"))
-    return plan + [(stage, "discriminator", batch, part)
-                   for stage, batch, part in _dis_plan(config, fakes)]
+        out.append(Pass("encoder", "all", ("real",), False, ("real",),
+                        (("all", {"real": "weights"}),)))
+    gan_batches = ["real"] + fakes if gan else []
+    if one_pass and disl and "recon" not in fakes and joint_dis:
+        gan_batches.insert(1, "recon")  # x̃ shares the single call's statistics: every logit
+    generated = [b for b in gan_batches if b != "real"]  # where Dec gets a GAN cotangent
+
+    codes = tuple((["recon"] if config.uses_encoder else []) + (["prior"] if "prior" in fakes else []))
+    joint_dec = config.dec_batch == "joint" and len(codes) > 1
+    weights = {c: "weights" for c in codes}
+    if not config.uses_encoder:
+        dec = (("all", weights),)
+    elif "recon" not in generated and not joint_dec:
+        dec = (("all", {**weights, "recon": "input"}),)  # Dec's and Enc's cotangents parallel
+    else:
+        at_prior = {"prior": "direct"} if one_pass and disl and joint_dis and joint_dec else {}
+        dec = (("all", weights), ("all", {"recon": "input", **at_prior}))
+    out.append(Pass("decoder", "all", codes, joint_dec, codes, dec))
+
+    if gan:
+        saturating = config.gan_loss == "saturating"
+        cotangents = [("all", {"real": "weights",
+                               **{b: "input" if saturating else "weights" for b in generated}})]
+        if not saturating:
+            cotangents.append(("all", {b: "input" for b in generated}))
+        if one_pass and disl and "recon" in gan_batches:
+            llike = {b: "input" for b in generated if joint_dis or b == "recon"}
+            cotangents.append(("features", {**llike, **_target(config)}))
+        out.append(Pass("discriminator", "all", tuple(gan_batches),
+                        joint_dis and len(gan_batches) > 1, tuple(gan_batches), tuple(cotangents)))
+    if disl and not one_pass:  # the similarity pass: Dis_l on [x̃, x], never training Dis
+        out.append(Pass("discriminator", "features", ("recon", "real"), joint_dis and gan, (),
+                        (("features", {"recon": "input", **_target(config)}),),
+                        ("real",) if gan else ()))  # x's stem is the GAN pass's (model.judge)
+    elif disl and "recon" not in gan_batches:  # one pass, separate calls: x̃'s own, to Dis_l
+        out.append(Pass("discriminator", "features", ("recon",), False, (),
+                        (("features", {"recon": "input"}),)))
+    return out
 
 
-def _dis_plan(config: Config, fakes: list[str]) -> list[tuple[str, str, str]]:
-    """(stage, batch, part) of Dis's terms: its GAN pass and its similarity pass (docstring)."""
-    if not config.uses_discriminator:
-        return []
+def _target(config: Config) -> dict[str, str]:
+    # Without the stop-gradient, L_llike's cotangent also enters at Dis_l(x).
+    return {} if config.llike_stop_target else {"real": "direct"}
+
+
+def step_plan(config: Config) -> list[tuple[str, str, str, str, str]]:
+    """(stage, network, batch, part, piece) for every term of the count."""
     plan = []
-    if config.trains_discriminator:
-        # The GAN pass (with --dis_passes=one, the only pass): Dis trains on x and every fake;
-        # cotangents at the fakes for Dec, none at x.
-        plan += [("forward", "real", "all"), ("weight_grad", "real", "all"),
-                 ("interior_grad", "real", "interior")]
-        for fake in fakes:
-            plan += [("forward", fake, "all"), ("weight_grad", fake, "all"),
-                     ("input_grad", fake, "all")]
-    if config.similarity == "disl":
-        if config.dis_passes == "two" or not config.trains_discriminator:
-            # The similarity pass: Dis_l on x̃ and x, never trains Dis; the target Dis_l(x) is a
-            # constant, so only x̃ gets a cotangent (for Dec and, through it, Enc).
-            plan += [("forward", "recon", "features"), ("input_grad", "recon", "features"),
-                     ("forward", "real", "features")]
-        elif "recon" not in fakes:
-            # One pass: x and a fake x̃ are already in it; x̃ otherwise only for its features.
-            plan += [("forward", "recon", "features"), ("input_grad", "recon", "features")]
+    for p in passes(config):
+        plan += [("forward", p.network, b, p.part,
+                  "above_bn" if b in p.stem_from_before else "total") for b in p.batches]
+        plan += [("weight_grad", p.network, b, p.part, "total") for b in p.trained]
+        for part, needs in p.cotangents:
+            for b in p.batches:
+                need = needs.get(b, "coupled" if p.coupled else None)
+                if need and (p.coupled or need != "direct"):
+                    plan.append((NEEDS[need][0], p.network, b, part, NEEDS[need][1]))
     return plan
 
 
@@ -159,20 +207,14 @@ def train_flops(config: Config) -> dict[str, dict[str, int]]:
 
     per_network = {name: network_flops(net) for name, net in build_networks(config).items()}
     table = {stage: {name: 0 for name in NETWORKS} for stage in STAGES}
-    for stage, network, _, part in step_plan(config):
-        table[stage][network] += per_network[network][part]
+    for stage, network, _, part, piece in step_plan(config):
+        table[stage][network] += per_network[network][part][piece]
     return table
 
 
-def train_flops_per_image(config: Config) -> int:
-    """Issue 6's count: forward + weight gradients + the input gradients the tapes need."""
-    table = train_flops(config)
-    return sum(sum(table[stage].values()) for stage in ("forward", "weight_grad", "input_grad"))
-
-
-def backprop_flops_per_image(config: Config) -> int:
-    """The count above plus the interior cotangents reverse mode must also compute."""
-    return sum(sum(per_stage.values()) for per_stage in train_flops(config).values())
+def least_work_flops_per_image(config: Config) -> int:
+    """The least work of the configured recipe's step: every stage of train_flops."""
+    return sum(sum(row.values()) for row in train_flops(config).values())
 
 
 def format_breakdown(table: dict[str, dict[str, int]]) -> str:

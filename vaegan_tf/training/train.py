@@ -19,6 +19,7 @@ from vaegan_tf.errors import CheckpointError, ConfigError, DataError
 from vaegan_tf.model.checkpoint import restore_discriminator
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing, distribute, faults, progress, summaries
+from vaegan_tf.training.per_step import PerStep
 from vaegan_tf.workdir import Workdir
 
 SAMPLE_GRID = 64  # samples from a fixed z per grid (8x8)
@@ -162,7 +163,7 @@ class _Run:
         config, distribution = self.config, self.distribution
         with distribution.strategy.scope():  # variables and optimizer slots mirrored per replica
             model = VAEGAN(config)
-            model.compile()
+            model.compile(steps_per_execution=config.steps_per_execution)
             manager, start = _restore(model, config, self.workdir, self.out)
         if distribution.multi_worker:
             distribute.check_same_step(distribution, start, self.workdir)
@@ -223,14 +224,18 @@ class _Run:
                 # The training stream is a pure function of the seed and the step (stream.py): a
                 # resumed run starts at once on exactly the batches an uninterrupted one would see
                 # (global batches, so on any number of replicas).
+                batches = self.train_batches(start)
+                if config.steps_per_execution > 1:
+                    # The last call then runs only the steps left: none past --train_steps.
+                    batches = batches.take(config.train_steps - start)
                 model.fit(
-                    distribute.shard_by_data(self.train_batches(start)),
+                    distribute.shard_by_data(batches),
                     initial_epoch=first_epoch,
                     epochs=first_epoch + math.ceil((config.train_steps - start) / config.log_every),
                     steps_per_epoch=config.log_every,
                     validation_data=self.val_ds,
                     validation_freq=config.eval_every // config.log_every,
-                    callbacks=callbacks + [guard, stop],
+                    callbacks=[PerStep(callbacks + [guard, stop])],
                     shuffle=False,
                     verbose=0,  # progress.ProgressLine instead: the global step, a few losses
                 )
