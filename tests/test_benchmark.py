@@ -5,7 +5,7 @@ import pytest
 from conftest import tiny_config
 
 from vaegan_tf.errors import ConfigError
-from vaegan_tf.perf import benchmark, flops
+from vaegan_tf.perf import benchmark, flops, timing
 
 STEP_KEYS = ("train_img_per_s", "step_s", "step_s_min", "gflop_per_img", "achieved_gflops",
              "peak_gflops", "utilization", "peak_memory_mb", "executed_gflop_per_img",
@@ -52,7 +52,7 @@ def test_time_train_step_reports_the_config_it_ran():
     # Two configs in one process, as a comparison of steps or precisions does it.
     for config in (tiny_config(step="three_tape"),
                    tiny_config(model="gan", precision="mixed_bfloat16", batch_size=4)):
-        result = benchmark.time_train_step(config, steps=2, warmup=1, peak_size=128)
+        result = timing.time_train_step(config, steps=2, warmup=1, peak_size=128)
         assert (result["model"], result["step"], result["precision"], result["batch_size"]) == (
             config.model, config.step, config.precision, config.batch_size)
         assert result["gflop_per_img"] == pytest.approx(
@@ -64,12 +64,12 @@ def test_time_train_step_reports_the_config_it_ran():
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
 def test_peak_matmul_runs_in_each_compute_dtype(dtype):
-    assert benchmark.peak_matmul_gflops(dtype, size=64, repeats=2, chain=2) > 0
+    assert timing.peak_matmul_gflops(dtype, size=64, repeats=2, chain=2) > 0
 
 
 def test_random_batches_look_like_the_dataset():
     config = tiny_config(num_attributes=11)
-    (images, attributes), = benchmark.random_batches(config, 1)
+    (images, attributes), = timing.random_batches(config, 1)
     assert images.shape == (config.batch_size, config.image_size, config.image_size, 3)
     assert attributes.shape == (config.batch_size, 11)
     assert -1 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1
@@ -135,7 +135,7 @@ def test_paper_literal_variant_is_celeba_paper_flags(tmp_path):
 
 @pytest.mark.slow  # profiles a step
 def test_profile_traces_the_step_and_sums_op_time(tmp_path):
-    seconds = benchmark.profile_step(tiny_config(), str(tmp_path / "profile"), steps=1, warmup=1)
+    seconds = timing.profile_step(tiny_config(), str(tmp_path / "profile"), steps=1, warmup=1)
     assert list(tmp_path.glob("profile/**/*.xplane.pb"))  # a trace TensorBoard can open
     assert all(v >= 0 for v in seconds.values())
     assert list(seconds.values()) == sorted(seconds.values(), reverse=True)
@@ -143,4 +143,4 @@ def test_profile_traces_the_step_and_sums_op_time(tmp_path):
     assert {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"} <= set(seconds)
     # Only ops: not the executor's spans around the whole step, which would double the total.
     assert not {"Process", "Run"} & set(seconds) and not any("__inference" in k for k in seconds)
-    assert "op type" in benchmark.format_profile(seconds)
+    assert "op type" in timing.format_profile(seconds)

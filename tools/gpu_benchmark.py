@@ -4,7 +4,7 @@
 
 times, for batch 64 and 256 × float32 / mixed_float16 / mixed_bfloat16 × XLA off and on, the
 compiled train step of the authors' recipe (Config's defaults, --step=fused) with
-benchmark.time_train_step, the same measurement as `--mode=benchmark`'s step keys
+timing.time_train_step, the same measurement as `--mode=benchmark`'s step keys
 (train_img_per_s, gflop_per_img, executed_gflop_per_img, utilization, kernel_utilization,
 peak_memory_mb, ...), each against the matmul peak of its own compute dtype. `--recipes=
 authors,paper_literal` adds the paper-literal recipe (benchmark.PAPER_LITERAL) for the ratio
@@ -27,13 +27,12 @@ import platform
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # vaegan_tf comes from `pip install -e .`
 
 import tensorflow as tf  # noqa: E402
 
 from vaegan_tf.config import Config  # noqa: E402
-from vaegan_tf.perf import benchmark  # noqa: E402
+from vaegan_tf.perf import benchmark, timing  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 RECIPES = {"authors": {}, "paper_literal": benchmark.PAPER_LITERAL}
@@ -44,7 +43,7 @@ def environment() -> dict:
     gpus = tf.config.list_physical_devices("GPU")
     build = tf.sysconfig.get_build_info()
     return {"tensorflow": tf.__version__, "python": platform.python_version(),
-            "device": benchmark.training_device(),
+            "device": timing.training_device(),
             "gpus": [tf.config.experimental.get_device_details(g).get("device_name", g.name)
                      for g in gpus],
             "cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version")}
@@ -74,7 +73,7 @@ def main(argv=None) -> int:
         row = {"recipe": recipe, "batch_size": batch, "precision": precision, "xla": xla}
         start = time.perf_counter()
         try:
-            row.update(benchmark.time_train_step(config, steps=args.steps, warmup=args.warmup))
+            row.update(timing.time_train_step(config, steps=args.steps, warmup=args.warmup))
         except Exception as e:  # one combination failing (e.g. XLA) must not lose the others
             row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         row["wall_s"] = time.perf_counter() - start
