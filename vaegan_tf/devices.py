@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 
+@functools.lru_cache(maxsize=None)  # the machine does not change within a process
 def bf16_is_native() -> bool:
     """Whether the device training runs on computes bfloat16 natively: a GPU of compute
     capability 8.0 or later (Ampere on), else a CPU with AVX-512 BF16 or AMX (Linux's flags)."""

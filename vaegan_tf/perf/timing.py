@@ -1,9 +1,10 @@
 """How fast one train step runs, against the machine's own matmul peak, and where its time goes.
 
 time_train_step: the compiled train step of VAEGAN(config) on in-memory random batches: warm-up
-steps, then the median of timed steps; with the FLOPs per image (flops.py), the achieved GFLOP/s
-against this process's own matmul peak for the precision (`utilization`), and peak memory. Call
-it for several configs in one process to compare them (the peak is measured once per dtype).
+steps, then the median of timed steps; with the recipe's least work per image (flops.py) and what
+the traced step executes, the achieved GFLOP/s against this process's own matmul peak for the
+precision (`utilization`), and peak memory. benchmark.side_by_side times every --step x precision
+and the paper-literal recipe's default step in turns in one process (one peak per dtype).
 peak_matmul_gflops: chained square matmuls in the precision's compute dtype, on the device
 training uses. profile_step: seconds per op type from the TensorFlow profiler.
 """
