@@ -34,10 +34,12 @@ HELPER = os.path.join(ROOT, "tests", "distribute_helper.py")
 # gradient's scale, so weights are compared absolutely, well below one step, and the gradients
 # through the optimizer's velocity slots ((1-rho)·g², which a wrong loss scale changes by its
 # square), relative to each slot's largest value. Measured on 2 CPU replicas: 1.8e-5 and 2.6e-5.
-# Measured: 3.4e-5 when this test runs alone, up to 3e-3 inside the full suite (encoder/mean/bias).
+# Measured: 3.4e-5 when this test runs alone, up to 3e-3 inside the full suite (encoder/mean/bias),
+# and in two CI runs 1.1e-2 (decoder/out/bias, 1 of 3 elements; 10 of 4096 of decoder/fc/kernel).
 # BN's ε = 1e-6 amplifies float32 summation-order differences between 1 and 2 replicas. The
-# control below, without synchronized BN, is off by more than 3 times the update.
-UPDATE_RTOL = 1e-2
+# control below, without synchronized BN, is off by more than 3 times the update: 3e-2 still
+# tells the two apart a hundredfold.
+UPDATE_RTOL = 3e-2
 
 
 def _tf_config(cluster, task_type, index):
