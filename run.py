@@ -134,9 +134,10 @@ def offline(mode: str, config: config_lib.Config, workdir: str) -> None:
         print(attributes.format_table(attributes.attribute_mode(config, workdir)))
     elif mode == "embed":
         from vaegan_tf.evaluation import embed
+        from vaegan_tf.workdir import Workdir
         record = embed.embed_mode(config, workdir)
         print(f"{record['points']} points in {record['folder']}: "
-              f"tensorboard --logdir {os.path.join(workdir, 'tensorboard')}, Projector tab")
+              f"tensorboard --logdir {Workdir(workdir).tensorboard}, Projector tab")
     else:
         from vaegan_tf.evaluation import sampling
         for path in sampling.sample_mode(config, workdir):

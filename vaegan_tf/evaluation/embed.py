@@ -42,7 +42,7 @@ def attribute_directions(config: Config, workdir: str, model, step: int,
     the Projector shows the vectors whose efficacy that mode measured; otherwise (none yet, or
     one from another step) they are computed here the same way, from the train split.
     """
-    path = os.path.join(workdir, "attribute_vectors.npz")
+    path = Workdir(workdir).attribute_vectors
     if os.path.isfile(path):
         try:
             with np.load(path) as saved:

@@ -8,8 +8,6 @@ B); a gan has no encoder, so its rows interpolate between two prior draws instea
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
@@ -76,13 +74,11 @@ def sample_mode(config: Config, workdir: str) -> list[str]:
     grids["interpolations"] = image_grid(decoded.reshape((-1,) + prior.shape[1:]),
                                          cols=decoded.shape[1])
 
-    folder = os.path.join(workdir, "samples")
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    writer = Workdir(workdir).summary_writer("evaluate")
+    run, paths = Workdir(workdir), []
+    writer = run.summary_writer("evaluate")
     with writer.as_default(step=step):
         for name, grid in grids.items():
-            paths.append(os.path.join(folder, f"{name}_{step:07d}.png"))
+            paths.append(run.sample_png(f"{name}_{step:07d}.png"))
             write_png(paths[-1], grid)
             tf.summary.image(name, grid[None], max_outputs=1)
     writer.flush()
