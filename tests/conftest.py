@@ -84,3 +84,27 @@ def tiny_runs(tmp_path_factory, tiny_data_dir):
             runs[model] = workdir, config.replace(data_dir=tiny_data_dir)
         return runs[model]
     return trained
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """test_export and test_serving's run: a tiny vaegan trained 4 steps with --export_every=2:
+    (workdir, model restored at step 4)."""
+    from export.saved_model import exports
+    from vaegan_tf.training.train import train_and_evaluate
+    from vaegan_tf.workdir import Workdir
+    root = tmp_path_factory.mktemp("export")
+    workdir = str(root / "run")
+    train_and_evaluate(tiny_config(data_dir=str(root / "data"), export_every=2), workdir, verbose=0,
+                       chief_callbacks=[exports(2)])
+    model = Workdir(workdir).restore()
+    return workdir, model
+
+
+@pytest.fixture(scope="session")
+def served(trained):
+    """The SavedModels of `trained` at step 4, loaded: {"encoder": ..., "decoder": ...}."""
+    import tensorflow as tf
+    workdir, _ = trained
+    return {name: tf.saved_model.load(os.path.join(workdir, "export", name, "4"))
+            for name in ("encoder", "decoder")}
