@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import tiny_config
-from test_export import LATENT, S, _faces, _serve_rest
+from export_helpers import LATENT, S, _faces, _serve_rest
 
 from export import client
 from export.saved_model import export_model

@@ -16,6 +16,8 @@ from export_helpers import (
     LATENT,
     S,
     _faces,
+    _FakeServing,
+    _serve_rest,
 )
 
 from export import client
@@ -131,47 +133,8 @@ def test_grpc_requests_are_answered_like_direct_calls(served):
             np.testing.assert_array_equal(got[key].numpy(), direct[key].numpy())
 
 
-class _FakeServing(http.server.BaseHTTPRequestHandler):
-    """Answers :predict like TF Serving's REST API, with the exported SavedModels."""
-
-    models: dict = {}
-
-    def do_POST(self):
-        name = self.path.split("/v1/models/")[1].split(":")[0].split("/")[0]
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        outputs = {k: v.numpy().tolist() for k, v in _serve_rest(self.models[name], body).items()}
-        for key in [k for k in outputs if k.endswith("_bytes")]:
-            outputs[key] = [{"b64": base64.b64encode(v).decode()} for v in outputs[key]]
-        if "instances" in body:
-            rows = [dict(zip(outputs, values)) for values in zip(*outputs.values())]
-            answer = {"predictions": rows if len(outputs) > 1 else next(iter(outputs.values()))}
-        else:
-            answer = {"outputs": outputs if len(outputs) > 1 else next(iter(outputs.values()))}
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
-def _serve_rest(loaded, body):
-    """What TF Serving does with a :predict body: JSON values -> tensors -> the signature."""
-    def unwrap(value):
-        if isinstance(value, dict):
-            return base64.b64decode(value["b64"])
-        return [unwrap(v) for v in value] if isinstance(value, list) else value
-
-    body = json.loads(json.dumps(body))  # only what survives JSON reaches the server
-    if "instances" in body:
-        feeds = {n: [unwrap(row[n]) for row in body["instances"]] for n in body["instances"][0]}
-    else:
-        feeds = {n: unwrap(v) for n, v in body["inputs"].items()}
-    signature = loaded.signatures[body.get("signature_name", "serving_default")]
-    specs = signature.structured_input_signature[1]
-    return signature(**{n: tf.constant(v, specs[n].dtype) for n, v in feeds.items()})
 
 
 def test_rest_bodies_round_trip_through_json(served):
