@@ -84,8 +84,8 @@ def sprite(images: np.ndarray, tile: int) -> np.ndarray:
 
 
 def _write_embedding(staging: str, points: np.ndarray, tiles: np.ndarray, rows: list[list[str]],
-                     note: str, step: int) -> tuple[str, int]:
-    """The Projector's files in `staging`; returns the checkpoint prefix and the sprite's tile."""
+                     note: str, step: int) -> str:
+    """The Projector's files in `staging`; returns the checkpoint prefix."""
     os.makedirs(staging)
     checkpoint = tf.train.Checkpoint(embedding=tf.Variable(points, dtype=tf.float32))
     # The `checkpoint` state file beside it holds a relative path, which is how the Projector
@@ -108,7 +108,7 @@ def _write_embedding(staging: str, points: np.ndarray, tiles: np.ndarray, rows: 
     embedding.sprite.image_path = SPRITE
     embedding.sprite.single_image_dim.extend([tile, tile])
     projector.visualize_embeddings(staging, config)  # last: the config is what TensorBoard reads
-    return prefix, tile
+    return prefix
 
 
 def write_projector(folder: str, points: np.ndarray, tiles: np.ndarray, rows: list[list[str]],
@@ -120,7 +120,7 @@ def write_projector(folder: str, points: np.ndarray, tiles: np.ndarray, rows: li
     whose checkpoint is missing or half written. Returns the final paths.
     """
     with atomic_path(folder) as staging:
-        prefix, tile = _write_embedding(staging, points, tiles, rows, note, step)
+        prefix = _write_embedding(staging, points, tiles, rows, note, step)
     files = {"checkpoint": os.path.basename(prefix), "config": "projector_config.pbtxt",
              "sprite": SPRITE, "metadata": METADATA}
     return {key: os.path.join(folder, name) for key, name in files.items()}

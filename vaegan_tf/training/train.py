@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from typing import Callable, Sequence
 
 import keras
@@ -123,7 +122,7 @@ def _disl_checkpoint(config: Config) -> str | None:
     if config.model != "vae_disl":
         return None
     source = Workdir(config.disl_from)
-    path = source.newest_checkpoint() if os.path.isdir(source.path) else None
+    path = source.newest_checkpoint()  # None for a missing folder too
     if not path:
         raise CheckpointError(f"--disl_from={source.path}: no checkpoint in {source.checkpoints}; "
                               "train a gan or vaegan there first")
