@@ -25,7 +25,7 @@ PAPER_LITERAL = dict(
     dis_passes="one", llike_stop_target=False, dec_batch="joint", gan_fakes="both",
     gan_loss="non_saturating", gan_eps=0.0, real_vs_gen_weight=1 / 3, equilibrium_gate=False,
     init="glorot", rmsprop_eps="inside_sqrt", rmsprop_epsilon=1e-7, lr_schedule="constant",
-    learning_rate=3e-4, train_split="train")
+    learning_rate=3e-4, train_split="train", dec_conditioning="input", dis_conditioning="fc")
 
 
 def tiny_config(**overrides) -> Config:

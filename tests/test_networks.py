@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import tiny_config
 from keras import layers
 
@@ -145,36 +146,77 @@ def test_conditional_encoder_concatenates_y_at_its_top_fc():
     assert np.abs(other - np.asarray(mean)).max() > 1e-3  # y reaches the output
 
 
-def test_conditional_decoder_concatenates_y_to_z():
-    dec = Decoder(width=2, image_size=32, num_attributes=A)
+def _decoder_reference(dec, z, y, every: bool):
+    """Dec(z, y) layer by layer: y concatenated to z, and with `every` W_i·y added to each
+    convT's output before its BN."""
+    h = dec.reshape(keras.ops.relu(dec.fc_bn(dec.fc(np.concatenate([z, y], -1)), training=False)))
+    for i, (deconv, bn) in enumerate(zip(dec.deconvs, dec.deconv_bns)):
+        h = deconv(h)
+        if every:
+            h = h + (y @ dec.y_biases[i].kernel.numpy())[:, None, None, :]
+        h = keras.ops.relu(bn(h, training=False))
+    return keras.ops.tanh(dec.out(h))
+
+
+@pytest.mark.parametrize("conditioning", ["input", "every"])
+def test_conditional_decoder_takes_y_with_z_and_at_every_layer(conditioning):
+    dec = Decoder(width=2, image_size=32, num_attributes=A, conditioning=conditioning)
     _, z, y = _inputs()
     out = dec(z, attributes=y, training=False)
     assert out.shape == (4, 32, 32, 3)
     assert dec.fc.kernel.shape == (5 + A, 4 * 4 * 16)
-    h = dec.reshape(keras.ops.relu(dec.fc_bn(dec.fc(np.concatenate([z, y], -1)), training=False)))
-    for deconv, bn in zip(dec.deconvs, dec.deconv_bns):
-        h = keras.ops.relu(bn(deconv(h), training=False))
-    np.testing.assert_allclose(out, keras.ops.tanh(dec.out(h)), rtol=1e-5, atol=1e-6)
+    assert [b.kernel.shape for b in dec.y_biases] == (
+        [(A, 16), (A, 8), (A, 2)] if conditioning == "every" else [])
+    np.testing.assert_allclose(out, _decoder_reference(dec, z, y, conditioning == "every"),
+                               rtol=1e-5, atol=1e-6)
     # Relative: deeppy's small initialisation leaves an untrained Dec's outputs near 1e-3.
     change = np.abs(np.asarray(dec(z, attributes=-y)) - np.asarray(out)).max()
     assert change > 0.05 * np.abs(np.asarray(out)).max() > 0
+    if conditioning == "every":
+        # y reaches the last layers directly: with the FC's y rows zeroed it still changes Dec(z).
+        kernel = dec.fc.kernel.numpy()
+        dec.fc.kernel.assign(np.concatenate([kernel[:5], np.zeros_like(kernel[5:])]))
+        change = np.abs(np.asarray(dec(z, attributes=-y)) - np.asarray(dec(z, attributes=y))).max()
+        assert change > 0.05 * np.abs(np.asarray(out)).max()
+
+
+def _logit_gradient(dis, x, y, training):
+    """∂ Σ logit / ∂x: the direction Dis's GAN loss pushes a fake image in."""
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logit, _ = dis(x, attributes=y, training=training)
+        total = tf.reduce_sum(logit)
+    return tape.gradient(total, x).numpy()
 
 
 @pytest.mark.parametrize("training", [False, True])
-def test_conditional_discriminator_concatenates_y_at_its_top_fc(training):
-    dis = Discriminator(width=2, fc_width=8, num_attributes=A)
+@pytest.mark.parametrize("conditioning", ["fc", "projection"])
+def test_conditional_discriminator(training, conditioning):
+    dis = Discriminator(width=2, fc_width=8, num_attributes=A, conditioning=conditioning)
     x, _, y = _inputs()
     logit, features = dis(x, attributes=y, training=training)
     assert logit.shape == (4,) and features.shape == (4, 4, 4, 16)
-    assert dis.fc.kernel.shape == (4 * 4 * 16 + A, 8)
+    projection = conditioning == "projection"
+    assert dis.fc.kernel.shape == (4 * 4 * 16 + (0 if projection else A), 8)
     h = keras.ops.relu(dis.conv_bns[2](features, training=training))
-    h = keras.ops.concatenate([keras.ops.reshape(h, (4, -1)), y], axis=-1)
-    h = keras.ops.relu(dis.fc_bn(dis.fc(h), training=training))
-    np.testing.assert_allclose(logit, keras.ops.squeeze(dis.logit(h), -1), rtol=1e-5, atol=1e-5)
+    h = keras.ops.reshape(h, (4, -1))
+    if not projection:
+        h = keras.ops.concatenate([h, y], axis=-1)
+    h = np.asarray(keras.ops.relu(dis.fc_bn(dis.fc(h), training=training)))
+    expected = np.asarray(keras.ops.squeeze(dis.logit(h), -1))
+    if projection:  # logit = ψ(φ) + <V y, φ> (Miyato & Koyama 2018)
+        expected = expected + np.sum(h * (y @ dis.projection.kernel.numpy()), axis=-1)
+    else:
+        assert dis.projection is None
+    np.testing.assert_allclose(logit, expected, rtol=1e-5, atol=1e-5)
     other_logit, other_features = dis(x, attributes=y * 3.0, training=training)
     # Dis_l is below the FC layer, so y changes the logit but never the similarity features.
     np.testing.assert_array_equal(other_features, features)
     assert np.abs(np.asarray(other_logit) - np.asarray(logit)).max() > 1e-4
+    # y changes the gradient the GAN loss sends back to the images (what Dec learns from).
+    grad, other = _logit_gradient(dis, x, y, training), _logit_gradient(dis, x, -y, training)
+    assert np.abs(other - grad).max() > 1e-3 * np.abs(grad).max() > 0
 
 
 def test_unconditional_networks_ignore_attributes():
@@ -208,10 +250,18 @@ def test_build_networks_conditional():
     nets = build_networks(config)
     assert {n: m.num_attributes for n, m in nets.items()} == {
         "encoder": A, "decoder": A, "discriminator": A}
+    assert nets["decoder"].conditioning == "every"
+    assert nets["discriminator"].conditioning == "projection"
     plain = build_networks(config.replace(conditional=False))
-    # Exactly A extra input rows in each top FC layer, nothing else.
+    # Enc: A extra input rows in its top FC layer. Dec: those, and A rows per convT's y bias.
+    # Dis: its projection V, A rows of the FC's width. Nothing else.
+    extra = {"encoder": A * 32, "decoder": A * (4 * 4 * 16 + 16 + 8 + 2),
+             "discriminator": A * 8}
     for name in nets:
-        assert nets[name].count_params() - plain[name].count_params() == A * nets[name].fc.units
+        assert nets[name].count_params() - plain[name].count_params() == extra[name], name
+    paper = build_networks(config.replace(dec_conditioning="input", dis_conditioning="fc"))
+    for name in nets:  # the paper's form: A extra input rows in each top FC layer
+        assert paper[name].count_params() - plain[name].count_params() == A * paper[name].fc.units
     # num_attributes is only used with --conditional.
     assert all(m.num_attributes == 0 for m in plain.values())
     with pytest.raises(ConfigError, match="--conditional needs --num_attributes > 0"):

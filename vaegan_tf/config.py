@@ -30,6 +30,8 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STEPS = ("fused", "three_tape")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PROTOCOLS = ("metrics", "table2")
+DEC_CONDITIONING = ("every", "input")
+DIS_CONDITIONING = ("projection", "fc")
 
 # Fields that may differ between a run and its resumption: they change how long or how loudly the
 # run goes, not what the checkpoint's variables mean.
@@ -120,6 +122,15 @@ class Config:
         "condition Enc, Dec and Dis on the attribute vector y (Sec 4.2)")
     num_attributes: int = _field(0,
         "length of y (filled from the dataset when --conditional; leave 0)")
+    # Where y enters (networks.py; docs/models.md measures both forms). The paper: Dec's input
+    # (input) and Dis's FC input (fc). The defaults give y more say: every convT layer of Dec
+    # (the authors' cond_vaegan scripts) and a projection discriminator (Miyato & Koyama 2018).
+    dec_conditioning: str = _field("every",
+        "--conditional: y at Dec's input only (input, paper) or also at every convT layer "
+        "(every)", DEC_CONDITIONING)
+    dis_conditioning: str = _field("projection",
+        "--conditional: y concatenated to Dis's FC input (fc, paper) or a projection "
+        "discriminator, logit + <V y, phi(x)> (projection)", DIS_CONDITIONING)
 
     # --- optimisation ---
     learning_rate: float = _field(0.025 / 64,

@@ -30,7 +30,8 @@ from vaegan_tf import data
 from vaegan_tf.config import Config
 from vaegan_tf.data import labelled
 from vaegan_tf.errors import ConfigError
-from vaegan_tf.evaluation import classifier, inception, inference, knn, metrics, table2
+from vaegan_tf.evaluation import (classifier, inception, inference, knn, metrics, table2,
+                                  table2_report)
 from vaegan_tf.files import append_jsonl
 from vaegan_tf.workdir import Workdir
 
@@ -144,7 +145,7 @@ def evaluate_mode(config: Config, workdir: str) -> str:
     """--mode=evaluate: `evaluate` (--protocol=metrics) or, for conditional runs, the paper's
     Table 2 protocol (--protocol=table2, table2.py); returns the table to print."""
     if config.protocol == "table2":
-        return table2.format_table(table2.evaluate_table2(config, workdir))
+        return table2_report.format_table(table2.evaluate_table2(config, workdir))
     if config.conditional:
         raise ConfigError(f"--protocol=metrics draws unconditional samples; {workdir} holds a "
                           "conditional run: use --protocol=table2")

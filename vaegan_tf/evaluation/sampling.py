@@ -3,7 +3,8 @@
 Both use --sample_seed, so the same run and seed always show the same pictures. Interpolation is
 linear in z between the posterior means of two test faces (rows: input A, the decoded path, input
 B); a gan has no encoder, so its rows interpolate between two prior draws instead. Conditional runs
-(Sec 4.2) draw with the test split's attribute vectors y and interpolate y alongside z.
+(Sec 4.2) draw with the test split's attribute vectors y and interpolate y alongside z, and
+picture each attribute switched off and on (attribute_switches).
 """
 
 from __future__ import annotations
@@ -20,6 +21,28 @@ from vaegan_tf.workdir import Workdir
 PRIOR_SAMPLES = 64  # an 8x8 grid
 PAIRS = 8  # interpolation rows
 STEPS = 8  # decoded points per row, endpoints included
+SWITCHED = 6  # codes per row of the attribute-switch grid, each drawn off and on
+
+
+def switch_values(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(off, on) per attribute: 0 and 1 for binary attributes; for real-valued scores (LFW) the
+    5th and 95th percentiles of the vectors given."""
+    return np.percentile(vectors, 5, axis=0), np.percentile(vectors, 95, axis=0)
+
+
+def attribute_switches(model, z: np.ndarray, base: np.ndarray, off: np.ndarray, on: np.ndarray,
+                       batch_size: int) -> np.ndarray:
+    """[A, P, 2, S, S, 3]: for each attribute a and each of P codes z_p with its vector base_p,
+    Dec(z_p, y) with y = base_p but y_a = off_a, then y_a = on_a: only the asked attribute
+    changes between a pair, so the pair shows what the model draws for it and whether the face
+    stays the same."""
+    num, count = base.shape[1], len(z)
+    y = np.repeat(np.repeat(base[None, :, None, :], num, 0), 2, 2).astype(np.float32)  # [A,P,2,A]
+    for a in range(num):
+        y[a, :, 0, a], y[a, :, 1, a] = off[a], on[a]
+    codes = np.broadcast_to(z[None, :, None, :], (num, count, 2, z.shape[1])).reshape(-1, z.shape[1])
+    images = inference.decode(model, codes, batch_size, y.reshape(-1, num))
+    return images.reshape((num, count, 2) + images.shape[1:])
 
 
 def interpolate(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
@@ -29,8 +52,9 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
 
 
 def sample_mode(config: Config, workdir: str) -> list[str]:
-    """Writes samples/prior_<step>.png and samples/interpolations_<step>.png (and both to
-    TensorBoard's `evaluate` writer); returns the PNG paths.
+    """Writes samples/prior_<step>.png and samples/interpolations_<step>.png, and for a
+    conditional run samples/attribute_switches_<step>.png (one row per attribute: SWITCHED codes,
+    each off then on), and each to TensorBoard's `evaluate` writer; returns the PNG paths.
 
     A conditional run's prior samples are drawn with the test split's attribute vectors (cycled
     to fill the grid), and its interpolations move y linearly between the two ends' vectors too.
@@ -73,6 +97,12 @@ def sample_mode(config: Config, workdir: str) -> list[str]:
         decoded = np.concatenate([ends[:, :1], decoded, ends[:, 1:]], axis=1)
     grids["interpolations"] = image_grid(decoded.reshape((-1,) + prior.shape[1:]),
                                          cols=decoded.shape[1])
+    if config.conditional:
+        off, on = switch_values(test_y)
+        n = min(SWITCHED, len(test_y))
+        switches = attribute_switches(model, z[:n], test_y[:n], off, on, bs)
+        grids["attribute_switches"] = image_grid(switches.reshape((-1,) + prior.shape[1:]),
+                                                 cols=2 * n)
 
     run, paths = Workdir(workdir), []
     writer = run.summary_writer("evaluate")

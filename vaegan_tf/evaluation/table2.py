@@ -3,15 +3,22 @@
 For every attribute vector y of the test split (at most --eval_images of them, in file order),
 SAMPLES_PER_VECTOR faces Dec(z, y), z ~ N(0, I), are generated. The attribute regressor
 (regressor.py: Enc's architecture trained on the training split) predicts each face's attributes
-ŷ, and against the target t = regressor.targets(y) two numbers are reported:
+ŷ, and against the target t = regressor.targets(y) the paper's two numbers are reported:
   cosine   best_of_cosine: per vector the best cosine similarity of its samples, averaged
   mse      mse: squared error summed over attributes, averaged over every generated face
+Beside them, so that the numbers say whether a model draws y at all:
+  cosine_mean   the cosine of every face, averaged (a best-of-1): comparable with the test set's
+  accuracy      attribute_accuracy: how often sign(ŷ_a) is the asked attribute's, per attribute
+  control_*     the same for faces drawn with the same z for another row's vector (a derangement
+                of the test vectors, `shuffled`) and scored against the asked one: what the model
+                scores without drawing y
 The whole is repeated over --runs seeds (--sample_seed, +1, ...) for mean ± std. The "test set"
-row applies the regressor to the real test images themselves (one "sample" per vector): the
-best a generator could hope for with this regressor.
+row applies the regressor to the real test images themselves: one image per vector, so its
+cosine is a best-of-1 (compare it with cosine_mean); mse and accuracy average over faces anyway.
 
 The paper's Table 2 is on LFW's 73 real-valued attributes; a table on other data (CelebA's 40 or
 the synthetic data's 11 binary attributes, compared as ±1) is not comparable to its numbers.
+table2_report.py formats the records and aggregates them over training runs.
 """
 
 from __future__ import annotations
@@ -25,16 +32,17 @@ import tensorflow as tf
 from vaegan_tf import data
 from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
-from vaegan_tf.evaluation import inference, regressor
+from vaegan_tf.evaluation import inference, regressor, table2_report
 from vaegan_tf.evaluation.inference import batched
 from vaegan_tf.files import append_jsonl
 from vaegan_tf.workdir import Workdir
 
 SAMPLES_PER_VECTOR = 10  # the paper's "best of 10"
+# The record's numbers that go to TensorBoard as scalars (per-attribute accuracies go too).
+SCALARS = tuple(f"{p}{k}" for p in ("", "control_") for k in (
+    "cosine", "cosine_std", "mse", "mse_std", "cosine_mean", "accuracy")) + tuple(
+    f"test_set_{k}" for k in ("cosine", "mse", "accuracy"))
 EPSILON = 1e-12  # keeps the cosine of an all-zero vector finite (it is then 0)
-# Paper, Table 2 (LFW): (cosine similarity, mean squared error, its std over runs).
-PAPER_LFW = (("test set", 0.9193, 14.20, None), ("VAE", 0.9030, 27.59, 1.42),
-             ("GAN", 0.8892, 27.89, 3.07), ("VAE/GAN", 0.9114, 22.39, 1.16))
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -62,6 +70,35 @@ def mse(predicted: np.ndarray, target: np.ndarray) -> float:
     """
     predicted, target = _checked(predicted, target)
     return float(np.mean(np.sum((predicted - target[:, None, :]) ** 2, axis=-1)))
+
+
+def mean_cosine(predicted: np.ndarray, target: np.ndarray) -> float:
+    """The cosine of every generated face with its target, averaged: (1/(N·K)) Σ_n Σ_k cos(ŷ_nk, t_n)."""
+    predicted, target = _checked(predicted, target)
+    return float(np.mean(cosine_similarity(predicted, target[:, None, :])))
+
+
+def attribute_accuracy(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """[A]: per attribute a, the fraction of the N·K faces with (ŷ_nka > 0) = (t_na > 0), i.e.
+    the regressor finds the attribute exactly where it was asked for (present: t > 0)."""
+    predicted, target = _checked(predicted, target)
+    return np.mean((predicted > 0) == (target[:, None, :] > 0), axis=(0, 1))
+
+
+def shuffled(n: int, seed: int) -> np.ndarray:
+    """A derangement of range(n) (no row keeps its own index, for n > 1): the control draws row
+    i's faces for vector perm[i]. Each element of a random order maps to the one before it."""
+    order = np.random.default_rng(seed).permutation(n)
+    perm = np.empty(n, np.int64)
+    perm[order] = np.roll(order, 1)
+    return perm
+
+
+def scores(predicted: np.ndarray, target: np.ndarray) -> dict:
+    """Every number of one set of faces against its targets."""
+    return {"cosine": best_of_cosine(predicted, target), "mse": mse(predicted, target),
+            "cosine_mean": mean_cosine(predicted, target),
+            "accuracy_per_attribute": attribute_accuracy(predicted, target)}
 
 
 def _checked(predicted, target) -> tuple[np.ndarray, np.ndarray]:
@@ -92,24 +129,36 @@ def generated_attributes(decoder, regress, attributes: np.ndarray, latent_dim: i
 def protocol(decoder, regress, test_images: np.ndarray, test_attributes: np.ndarray,
              signed: bool, latent_dim: int, seeds: list[int], batch_size: int,
              samples: int = SAMPLES_PER_VECTOR) -> dict:
-    """The numbers of one Table 2 row and its test-set row, for any decoder and regressor.
+    """The numbers of one Table 2 row, its shuffled control and its test-set row, for any decoder
+    and regressor.
 
     decoder(z, attributes=y, training=False) -> images; regress(images) -> attributes in the
-    scale of regressor.targets. Returns per-run values and their mean ± std.
+    scale of regressor.targets. Each seed draws the z of both the row and its control, and the
+    control's derangement. Returns per-run values and their mean ± std.
     """
-    target = regressor.targets(np.asarray(test_attributes, np.float64), signed)
-    real = batched(regress, test_images, batch_size)[:, None, :]
-    cosines, errors = [], []
+    asked = np.asarray(test_attributes, np.float64)
+    target = regressor.targets(asked, signed)
+    runs: dict[str, list] = {}
     for seed in seeds:
-        predicted = generated_attributes(decoder, regress, test_attributes, latent_dim, samples,
-                                         seed, batch_size)
-        cosines.append(best_of_cosine(predicted, target))
-        errors.append(mse(predicted, target))
-    (cos, cos_std), (err, err_std) = mean_std(cosines), mean_std(errors)
-    return {"cosine": cos, "cosine_std": cos_std, "mse": err, "mse_std": err_std,
-            "cosine_runs": cosines, "mse_runs": errors, "seeds": list(seeds),
-            "test_set_cosine": best_of_cosine(real, target), "test_set_mse": mse(real, target),
-            "vectors": len(target), "samples_per_vector": samples}
+        for prefix, vectors in (("", asked), ("control_", asked[shuffled(len(asked), seed)])):
+            predicted = generated_attributes(decoder, regress, vectors, latent_dim, samples, seed,
+                                             batch_size)
+            for key, value in scores(predicted, target).items():
+                runs.setdefault(prefix + key, []).append(value)
+    record: dict = {}
+    for key, values in runs.items():
+        if key.endswith("accuracy_per_attribute"):
+            record[key] = np.mean(values, axis=0).tolist()
+            record[key.replace("_per_attribute", "")] = float(np.mean(values))
+            continue
+        record[key], record[f"{key}_std"] = mean_std(values)
+        record[f"{key}_runs"] = list(map(float, values))
+    real = scores(batched(regress, test_images, batch_size)[:, None, :], target)
+    record.update({f"test_set_{k}": v for k, v in real.items()})
+    record["test_set_accuracy"] = float(np.mean(real["accuracy_per_attribute"]))
+    record["test_set_accuracy_per_attribute"] = real["accuracy_per_attribute"].tolist()
+    record.update(seeds=list(seeds), vectors=len(target), samples_per_vector=samples)
+    return record
 
 
 def evaluate_table2(config: Config, workdir: str) -> dict:
@@ -129,54 +178,19 @@ def evaluate_table2(config: Config, workdir: str) -> dict:
                       [config.sample_seed + r for r in range(config.runs)], bs)
     record.update(protocol="table2", step=step, model=config.model, dataset=config.dataset,
                   attributes=len(index.attribute_names), runs=config.runs,
+                  attribute_names=list(index.attribute_names), seed=config.seed,
                   targets=info.get("targets"), regressor_steps=info.get("steps"),
                   workdir=os.path.abspath(workdir),
                   time=datetime.datetime.now().isoformat(timespec="seconds"))
     append_jsonl(Workdir(workdir).metrics, record)
     writer = Workdir(workdir).summary_writer("evaluate")
     with writer.as_default(step=step):
-        for key in ("cosine", "cosine_std", "mse", "mse_std", "test_set_cosine", "test_set_mse"):
+        for key in SCALARS:
             tf.summary.scalar(f"table2/{key}", record[key])
-        tf.summary.text("table2", markdown_table(record))
+        for prefix in ("", "control_", "test_set_"):
+            for name, value in zip(record["attribute_names"],
+                                   record[f"{prefix}accuracy_per_attribute"]):
+                tf.summary.scalar(f"table2/{prefix}accuracy/{name}", value)
+        tf.summary.text("table2", table2_report.markdown_table(record))
     writer.flush()
     return record
-
-
-def _row(record: dict) -> tuple[str, str]:
-    return (f"{record['cosine']:.4f} ± {record['cosine_std']:.4f}",
-            f"{record['mse']:.2f} ± {record['mse_std']:.2f}")
-
-
-def markdown_table(record: dict) -> str:
-    """The record as a Markdown table beside the paper's LFW rows, for TensorBoard's text tab."""
-    cos, err = _row(record)
-    lines = [f"Table 2 protocol, {_caption(record)}", "",
-             "| row | data | cosine similarity | mean squared error |", "|---|---|---|---|",
-             f"| test set (real images) | {record['dataset']} | {record['test_set_cosine']:.4f} "
-             f"| {record['test_set_mse']:.2f} |",
-             f"| {record['model']} | {record['dataset']} | {cos} | {err} |"]
-    for name, c, m, s in PAPER_LFW:
-        std = "" if s is None else f" ± {s:.2f}"
-        lines.append(f"| paper: {name} | LFW | {c:.4f} | {m:.2f}{std} |")
-    return "\n".join(lines)
-
-
-def _caption(record: dict) -> str:
-    return (f"conditional {record['model']} at step {record['step']} on {record['dataset']} "
-            f"({record['attributes']} attributes): {record['vectors']} test vectors × "
-            f"{record['samples_per_vector']} samples, {len(record['seeds'])} run(s), "
-            f"seeds {record['seeds'][0]}–{record['seeds'][-1]}")
-
-
-def format_table(record: dict) -> str:
-    """The record as aligned text lines like the paper's Table 2, its LFW numbers below."""
-    cos, err = _row(record)
-    lines = [f"Table 2 protocol: {_caption(record)}",
-             f"  {'':<24}{'cosine similarity':<22}mean squared error",
-             f"  {'test set (real images)':<24}{record['test_set_cosine']:<22.4f}"
-             f"{record['test_set_mse']:.2f}",
-             f"  {record['model']:<24}{cos:<22}{err}",
-             "  paper, on LFW (73 attributes; not comparable to other data):"]
-    for name, c, m, s in PAPER_LFW:
-        lines.append(f"  {name:<24}{c:<22.4f}{m:.2f}{'' if s is None else f' ± {s:.2f}'}")
-    return "\n".join(lines)

@@ -9,10 +9,18 @@ Widths are configurable through one base width per network; the defaults give ex
   Dis: conv 32 ReLU, conv 128↓ BN ReLU, conv 256↓ BN ReLU, conv 256↓ [Dis_l] BN ReLU,
        FC 512 BN ReLU, FC 1 (logit)
 
-Conditional variants (Sec 4.2, `num_attributes` > 0): the attribute vector y [B, A] is
-concatenated to the input of the top FC layer of Enc and Dis (their flattened conv features) and
-to z at the input of Dec. With num_attributes=0 the networks are exactly the ones above and
-ignore `attributes`.
+Conditional variants (Sec 4.2, `num_attributes` > 0). The paper concatenates the attribute vector
+y [B, A] to the input of the top FC layer of Enc and Dis (their flattened conv features) and to z
+at the input of Dec. Two stronger forms give y more say (Config.dec_conditioning and
+dis_conditioning; docs/models.md measures them):
+  Dec "every": y also enters each convT layer, as a per-image bias W_i·y added before its BN.
+    This is the authors' cond_vaegan AppendSpatially (y tiled over the feature map and
+    concatenated before each conv) without its zero-padding border terms: a conv over constant
+    channels is that bias everywhere the kernel lies inside the image.
+  Dis "projection" (Miyato & Koyama 2018): logit = ψ(φ(x)) + ⟨V·y, φ(x)⟩, φ the FC layer's
+    output, instead of y at the FC input; the GAN gradient then rewards Dec for φ features that
+    agree with y.
+With num_attributes=0 the networks are exactly the ones above and ignore `attributes`.
 """
 
 from __future__ import annotations
@@ -22,14 +30,15 @@ from typing import Any, NamedTuple
 import keras
 from keras import layers
 
+from vaegan_tf.config import DEC_CONDITIONING, DIS_CONDITIONING
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.model.layers import KERNEL, batch_norm, conv, dense, kernel_initializer
 
 
-def _with_attributes(h, attributes, num_attributes: int, network: str):
-    """h with y appended along the last axis when the network is conditional, else h as it is."""
+def _attributes(attributes, num_attributes: int, network: str, dtype):
+    """y checked against the network's num_attributes and cast to dtype; None when unconditional."""
     if not num_attributes:
-        return h
+        return None
     if attributes is None:
         raise ValueError(f"this {network} is conditional on {num_attributes} attributes: "
                          "call it with attributes=[B, num_attributes]")
@@ -38,7 +47,17 @@ def _with_attributes(h, attributes, num_attributes: int, network: str):
         raise ValueError(f"this {network} is conditional on {num_attributes} attributes, "
                          f"got attributes of shape {tuple(attributes.shape)}")
     # y arrives as float32 from the pipeline; under mixed precision h is float16/bfloat16.
-    return keras.ops.concatenate([h, keras.ops.cast(attributes, h.dtype)], axis=-1)
+    return keras.ops.cast(attributes, dtype)
+
+
+def _with_attributes(h, y):
+    """h with y appended along the last axis, or h as it is when y is None (unconditional)."""
+    return h if y is None else keras.ops.concatenate([h, y], axis=-1)
+
+
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(choices)}")
 
 
 def _check_image_size(image_size: int) -> None:
@@ -68,8 +87,9 @@ class Encoder(keras.Model):
     def call(self, x, attributes=None, training=False):
         for layer, bn in zip(self.convs, self.conv_bns):
             x = keras.ops.relu(bn(layer(x), training=training))
-        h = _with_attributes(self.flatten(x), attributes, self.num_attributes, "encoder")
-        h = keras.ops.relu(self.fc_bn(self.fc(h), training=training))
+        y = _attributes(attributes, self.num_attributes, "encoder", x.dtype)
+        h = keras.ops.relu(self.fc_bn(self.fc(_with_attributes(self.flatten(x), y)),
+                                      training=training))
         return self.mean(h), self.log_var(h)
 
     def get_config(self):
@@ -84,11 +104,13 @@ class Decoder(keras.Model):
     attributes [B, num_attributes]) -> images [B, S, S, 3] in [-1, 1]."""
 
     def __init__(self, width: int = 32, image_size: int = 64, sync_batchnorm: bool = False,
-                 num_attributes: int = 0, init: str = "deeppy", **kwargs):
+                 num_attributes: int = 0, init: str = "deeppy", conditioning: str = "input",
+                 **kwargs):
         super().__init__(**kwargs)
         _check_image_size(image_size)
+        _check_choice(conditioning, DEC_CONDITIONING, "decoder conditioning")
         self.width, self.image_size, self.sync_batchnorm = width, image_size, sync_batchnorm
-        self.num_attributes, self.init = num_attributes, init
+        self.num_attributes, self.init, self.conditioning = num_attributes, init, conditioning
         base, top = image_size // 8, width * 8
         self.fc = dense(base * base * top, "fc", init)
         self.fc_bn = batch_norm("fc_bn", sync_batchnorm)
@@ -98,22 +120,28 @@ class Decoder(keras.Model):
                                    name=f"deconv{i}", kernel_initializer=kernel_initializer(init))
             for i, m in enumerate((8, 4, 1), 1)]
         self.deconv_bns = [batch_norm(f"deconv{i}_bn", sync_batchnorm) for i in range(1, 4)]
+        # --dec_conditioning=every: y's per-image bias for each convT (no bias of its own: BN follows).
+        self.y_biases = ([dense(width * m, f"deconv{i}_y", init) for i, m in enumerate((8, 4, 1), 1)]
+                         if num_attributes and conditioning == "every" else [])
         self.out = conv(3, 1, "out", init, bias=True)
 
     def call(self, z, attributes=None, training=False, update_statistics=True):
         """update_statistics=False (training mode): BN normalises with the batch's statistics and
         leaves the moving ones, which inference uses, to other calls (Config.dec_statistics)."""
         bn = {"training": training, "update_statistics": update_statistics}
-        z = _with_attributes(z, attributes, self.num_attributes, "decoder")
-        x = self.reshape(keras.ops.relu(self.fc_bn(self.fc(z), **bn)))
-        for deconv, bn_layer in zip(self.deconvs, self.deconv_bns):
-            x = keras.ops.relu(bn_layer(deconv(x), **bn))
+        y = _attributes(attributes, self.num_attributes, "decoder", z.dtype)
+        x = self.reshape(keras.ops.relu(self.fc_bn(self.fc(_with_attributes(z, y)), **bn)))
+        for i, (deconv, bn_layer) in enumerate(zip(self.deconvs, self.deconv_bns)):
+            h = deconv(x)
+            if self.y_biases:
+                h = h + self.y_biases[i](keras.ops.cast(y, h.dtype))[:, None, None, :]
+            x = keras.ops.relu(bn_layer(h, **bn))
         return keras.ops.tanh(self.out(x))
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "image_size": self.image_size,
                 "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes,
-                "init": self.init}
+                "init": self.init, "conditioning": self.conditioning}
 
 
 class Stem(NamedTuple):
@@ -146,10 +174,12 @@ class Discriminator(keras.Model):
     """
 
     def __init__(self, width: int = 32, fc_width: int = 512, sync_batchnorm: bool = False,
-                 num_attributes: int = 0, init: str = "deeppy", **kwargs):
+                 num_attributes: int = 0, init: str = "deeppy", conditioning: str = "fc",
+                 **kwargs):
         super().__init__(**kwargs)
+        _check_choice(conditioning, DIS_CONDITIONING, "discriminator conditioning")
         self.width, self.fc_width, self.sync_batchnorm = width, fc_width, sync_batchnorm
-        self.num_attributes, self.init = num_attributes, init
+        self.num_attributes, self.init, self.conditioning = num_attributes, init, conditioning
         self.conv1 = conv(width, 1, "conv1", init, bias=True)
         self.convs = [conv(width * m, 2, f"conv{i}", init) for i, m in ((2, 4), (3, 8), (4, 8))]
         self.conv_bns = [batch_norm(f"conv{i}_bn", sync_batchnorm) for i in range(2, 5)]
@@ -157,6 +187,9 @@ class Discriminator(keras.Model):
         self.fc = dense(fc_width, "fc", init)
         self.fc_bn = batch_norm("fc_bn", sync_batchnorm)
         self.logit = dense(1, "logit", init, bias=True)
+        # --dis_conditioning=projection: V, y's embedding in φ's space.
+        self.projection = (dense(fc_width, "projection", init)
+                           if num_attributes and conditioning == "projection" else None)
 
     def stem(self, images):
         """The layers before Dis's first BatchNorm. They see each image alone, so a batch that
@@ -195,14 +228,18 @@ class Discriminator(keras.Model):
         features = self._features(list(x) if _is_list(x) else [x], training, True, False)[0]
         x = keras.ops.relu(self.conv_bns[2](features, training=training))
         # Dis_l stays unconditional: it is the image's features, compared between x and x̃.
-        h = _with_attributes(self.flatten(x), attributes, self.num_attributes, "discriminator")
+        y = _attributes(attributes, self.num_attributes, "discriminator", x.dtype)
+        h = self.flatten(x) if self.projection else _with_attributes(self.flatten(x), y)
         h = keras.ops.relu(self.fc_bn(self.fc(h), training=training))
-        return keras.ops.squeeze(self.logit(h), axis=-1), features
+        logit = keras.ops.squeeze(self.logit(h), axis=-1)
+        if self.projection:
+            logit = logit + keras.ops.sum(h * self.projection(y), axis=-1)
+        return logit, features
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "fc_width": self.fc_width,
                 "sync_batchnorm": self.sync_batchnorm, "num_attributes": self.num_attributes,
-                "init": self.init}
+                "init": self.init, "conditioning": self.conditioning}
 
 
 def build_networks(config) -> dict[str, keras.Model]:
@@ -222,7 +259,7 @@ def build_networks(config) -> dict[str, keras.Model]:
     sync = config.sync_batchnorm
     nets: dict[str, keras.Model] = {
         "decoder": Decoder(config.dec_width, s, sync, num_attributes=a, init=config.init,
-                           name="decoder")}
+                           conditioning=config.dec_conditioning, name="decoder")}
     # One inference call creates every variable, so optimizers and checkpoints see them all.
     nets["decoder"](keras.ops.zeros((1, config.latent_dim)), attributes=y)
     if config.uses_encoder:
@@ -232,6 +269,7 @@ def build_networks(config) -> dict[str, keras.Model]:
     if config.uses_discriminator:
         nets["discriminator"] = Discriminator(config.dis_width, config.fc_width // 4, sync,
                                               num_attributes=a, init=config.init,
+                                              conditioning=config.dis_conditioning,
                                               name="discriminator")
         nets["discriminator"](image, attributes=y)
     return nets
