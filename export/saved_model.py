@@ -88,8 +88,10 @@ def export_model(model: VAEGAN, workdir: str, version: int) -> dict[str, str | N
     modules = {}
     attributes = c.num_attributes if c.conditional else 0
     if model.encoder is not None:
-        modules["encoder"] = encoder_module(model.encoder, c.crop, c.image_size, attributes)
-    modules["decoder"] = decoder_module(model.decoder, c.latent_dim, attributes)
+        modules["encoder"] = encoder_module(model.encoder, c.crop, c.image_size, attributes,
+                                            c.binary_attributes)
+    modules["decoder"] = decoder_module(model.decoder, c.latent_dim, attributes,
+                                        c.binary_attributes)
     written = {name: _save(module, export_dir, name, version) for name, module in modules.items()}
     write_models_config(export_dir, list(modules))
     return written

@@ -65,10 +65,38 @@ def _module(network: keras.Model) -> tf.Module:
     return module
 
 
-def _with_attributes(tensor: tf.Tensor, name: str, attributes: tf.Tensor) -> tuple[tf.Tensor,
-                                                                                  tf.Tensor]:
-    """Both inputs checked as `_checked` does, and refused unless their batch sizes agree."""
-    tensor, attributes = _checked(tensor, name), _checked(attributes, "attributes")
+def _checked_attributes(attributes: tf.Tensor, num_attributes: int,
+                        binary: bool) -> tf.Tensor:
+    """y checked at run time, one message naming what is wrong: [B, num_attributes] (a loaded
+    signature accepts any shape of the right dtype), finite, and for binary attributes (all data
+    but LFW's scores) within [0, 1], where training's 0/1 vectors and their blends lie."""
+    # A wrong rank is left to _checked's EnsureShape ("Shape of tensor attributes [..] is not
+    # compatible with expected shape [?, A]"): grappler folds a rank test to the signature's rank.
+    length = tf.reduce_prod(tf.shape(attributes)[1:])  # any rank reaches EnsureShape safely
+    shape_ok = tf.debugging.Assert(tf.equal(length, num_attributes), [tf.strings.format(
+        f"attributes must be [batch, {num_attributes}]: one value per attribute the model was "
+        "trained on; got shape {}", tf.shape(attributes))])
+    with tf.control_dependencies([shape_ok]):
+        attributes = _checked(attributes, "attributes")
+    ok = tf.math.is_finite(attributes)
+    expected = "finite values"
+    if binary:
+        ok = ok & (attributes >= 0.0) & (attributes <= 1.0)
+        expected = "values in [0, 1] (1: the attribute asked for, 0: asked to be absent)"
+    first_bad = tf.where(tf.logical_not(ok))[:1]
+    values_ok = tf.debugging.Assert(tf.reduce_all(ok), [tf.strings.format(
+        f"attributes must hold {expected}; got {{}} at [row, column] {{}}",
+        (tf.gather_nd(attributes, first_bad), first_bad))])
+    with tf.control_dependencies([values_ok]):
+        return tf.identity(attributes)
+
+
+def _with_attributes(tensor: tf.Tensor, name: str, attributes: tf.Tensor, num_attributes: int,
+                     binary: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """Both inputs checked (`_checked`, `_checked_attributes`), and refused unless their batch
+    sizes agree."""
+    tensor = _checked(tensor, name)
+    attributes = _checked_attributes(attributes, num_attributes, binary)
     same = tf.debugging.Assert(tf.shape(tensor)[0] == tf.shape(attributes)[0],
                                [f"{name} and attributes need the same batch size; got",
                                 tf.shape(tensor)[0], tf.shape(attributes)[0]])
@@ -77,10 +105,11 @@ def _with_attributes(tensor: tf.Tensor, name: str, attributes: tf.Tensor) -> tup
 
 
 def encoder_module(encoder: keras.Model, crop: str, image_size: int,
-                   num_attributes: int = 0) -> tf.Module:
+                   num_attributes: int = 0, binary: bool = True) -> tf.Module:
     """A tf.Module with `encode` (images) and `encode_jpeg` (image bytes), in inference mode.
 
-    A conditional encoder (num_attributes > 0) takes `attributes` [B, A] float32 beside either.
+    A conditional encoder (num_attributes > 0) takes `attributes` [B, A] float32 beside either,
+    in [0, 1] when `binary` (_checked_attributes).
     """
     s = image_size
     module = _module(encoder)
@@ -96,11 +125,12 @@ def encoder_module(encoder: keras.Model, crop: str, image_size: int,
 
         @tf.function(input_signature=[images, y])
         def encode(images, attributes):
-            return outputs(*_with_attributes(images, "images", attributes))
+            return outputs(*_with_attributes(images, "images", attributes, num_attributes, binary))
 
         @tf.function(input_signature=[image_bytes, y])
         def encode_jpeg(image_bytes, attributes):
-            image_bytes, attributes = _with_attributes(image_bytes, "image_bytes", attributes)
+            image_bytes, attributes = _with_attributes(image_bytes, "image_bytes", attributes,
+                                                       num_attributes, binary)
             return outputs(decode_images(image_bytes, crop, image_size), attributes)
     else:
         @tf.function(input_signature=[images])
@@ -115,10 +145,12 @@ def encoder_module(encoder: keras.Model, crop: str, image_size: int,
     return module
 
 
-def decoder_module(decoder: keras.Model, latent_dim: int, num_attributes: int = 0) -> tf.Module:
+def decoder_module(decoder: keras.Model, latent_dim: int, num_attributes: int = 0,
+                   binary: bool = True) -> tf.Module:
     """A tf.Module with `decode` (images) and `decode_png` (PNG bytes), both in inference mode.
 
-    A conditional decoder (num_attributes > 0) takes `attributes` [B, A] float32 beside `z`.
+    A conditional decoder (num_attributes > 0) takes `attributes` [B, A] float32 beside `z`, in
+    [0, 1] when `binary` (_checked_attributes).
     """
     module = _module(decoder)
     z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
@@ -131,7 +163,7 @@ def decoder_module(decoder: keras.Model, latent_dim: int, num_attributes: int = 
 
         @tf.function(input_signature=[z_spec, y])
         def decode(z, attributes):
-            return images(*_with_attributes(z, "z", attributes))
+            return images(*_with_attributes(z, "z", attributes, num_attributes, binary))
 
         @tf.function(input_signature=[z_spec, y])
         def decode_png(z, attributes):

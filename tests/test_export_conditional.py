@@ -89,12 +89,39 @@ def test_conditional_signatures_refuse_mismatched_attributes(conditional):
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match="z and attributes need the same batch size"):
         decode(z=tf.zeros([2, LATENT]), attributes=tf.zeros([3, A]))
+    for wrong in ([2, A + 1], [2, A - 1]):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=rf"attributes must be \[batch, {A}\]: one value per attribute"):
+            decode(z=tf.zeros([2, LATENT]), attributes=tf.zeros(wrong))
     with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=rf"Shape of tensor attributes \[2,{A + 1}\]"):
-        decode(z=tf.zeros([2, LATENT]), attributes=tf.zeros([2, A + 1]))
+                       match=rf"Shape of tensor attributes \[2,1,{A}\] is not compatible"):
+        decode(z=tf.zeros([2, LATENT]), attributes=tf.zeros([2, 1, A]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="attributes is an empty batch"):
         loaded["encoder"].signatures["encode_jpeg"](image_bytes=tf.constant(_faces()),
                                                     attributes=tf.zeros([0, A]))
+
+
+@pytest.mark.parametrize("value", [2.0, -0.5, float("nan"), float("inf")])
+def test_conditional_signatures_refuse_attribute_values_outside_0_1(conditional, value):
+    """The synthetic data's attributes are 0/1 labels: a vector outside [0, 1] (or not finite) is
+    one clear error naming the first bad entry, from every signature that takes y."""
+    _, loaded = conditional
+    y = np.zeros((2, A), np.float32)
+    y[1, 2] = value
+    calls = {"decoder": {"z": tf.zeros([2, LATENT])},
+             "encoder": {"images": tf.zeros([2, S, S, 3])}}
+    for name, inputs in calls.items():
+        for signature in loaded[name].signatures.values():
+            with pytest.raises(tf.errors.InvalidArgumentError,
+                               match=r"attributes must hold values in \[0, 1\].*at \[row, column\]"
+                                     r"\s*\[\[1 2\]\]") as error:
+                signature(**inputs, attributes=tf.constant(y)) if "image_bytes" not in \
+                    signature.structured_input_signature[1] else signature(
+                        image_bytes=tf.constant(_faces()), attributes=tf.constant(y))
+            assert "Traceback" not in str(error.value.message)
+    # Blends of 0 and 1 (what --mode=sample interpolates) are valid.
+    loaded["decoder"].signatures["serving_default"](z=tf.zeros([2, LATENT]),
+                                                    attributes=tf.fill([2, A], 0.25))
 
 
 def test_client_command_line_sends_attributes(capsys):

@@ -14,7 +14,7 @@ from conftest import offline_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vaegan_tf.errors import ConfigError
-from vaegan_tf.evaluation import table2
+from vaegan_tf.evaluation import table2, table2_report
 from vaegan_tf.training.train import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,27 +106,103 @@ def test_protocol_on_raw_scores_with_a_constant_regressor():
     assert record["cosine_std"] == pytest.approx(0.0, abs=1e-12) and record["mse_std"] == 0.0
 
 
-def _record(**overrides):
-    record = {"model": "vaegan", "step": 400, "dataset": "synthetic", "attributes": 11,
-              "vectors": 100, "samples_per_vector": 10, "seeds": [0, 1, 2], "cosine": 0.81234,
-              "cosine_std": 0.00123, "mse": 5.4321, "mse_std": 0.2109, "test_set_cosine": 0.95,
-              "test_set_mse": 1.25}
-    record.update(overrides)
-    return record
+def test_shuffled_is_a_seeded_derangement():
+    for n in (2, 3, 7, 400):
+        perm = table2.shuffled(n, seed=5)
+        assert sorted(perm) == list(range(n)) and np.all(perm != np.arange(n))
+        np.testing.assert_array_equal(perm, table2.shuffled(n, seed=5))
+    assert not np.array_equal(table2.shuffled(400, 1), table2.shuffled(400, 2))
 
 
-def test_tables_show_the_rows_and_the_papers_lfw_numbers():
-    text = table2.format_table(_record())
+def test_attribute_accuracy_matches_explicit_loops():
+    rng = np.random.default_rng(2)
+    predicted, target = rng.normal(size=(5, 3, 4)), rng.choice([-1.0, 1.0], size=(5, 4))
+    expected = [np.mean([(predicted[n, k, a] > 0) == (target[n, a] > 0)
+                         for n in range(5) for k in range(3)]) for a in range(4)]
+    np.testing.assert_allclose(table2.attribute_accuracy(predicted, target), expected)
+    np.testing.assert_allclose(table2.attribute_accuracy(-predicted, target),
+                                  1.0 - np.asarray(expected))
+
+
+def _planted_record(decoder=_planted_decoder, seeds=(3, 4)):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, (40, A)).astype(np.float32)
+    real = np.concatenate([y, np.zeros((40, L), np.float32)], axis=1)
+    record = table2.protocol(decoder, _planted_regressor, real, y, signed=True, latent_dim=L,
+                             seeds=list(seeds), batch_size=16, samples=10)
+    return record, y
+
+
+def test_control_scores_faces_drawn_for_other_rows_vectors_against_the_asked_ones():
+    """The planted decoder draws exactly its y, so the row is near perfect and its control scores
+    what the vectors of other rows score against the asked ones, computed here directly."""
+    record, y = _planted_record()
+    target = 2.0 * y - 1.0
+    cosines, accuracies = [], []
+    for seed in (3, 4):
+        z = np.random.default_rng(seed).standard_normal((40 * 10, L)).astype(np.float32)
+        drawn = 2.0 * np.repeat(y[table2.shuffled(40, seed)], 10, 0) - 1.0
+        predicted = (drawn + NOISE * z[:, :A]).reshape(40, 10, A)
+        cosines.append(np.mean([max(_cos(predicted[n, k], target[n]) for k in range(10))
+                                for n in range(40)]))
+        accuracies.append(np.mean((predicted > 0) == (target[:, None] > 0), axis=(0, 1)))
+    assert record["control_cosine"] == pytest.approx(np.mean(cosines), rel=1e-6)
+    np.testing.assert_allclose(record["control_accuracy_per_attribute"], np.mean(accuracies, 0))
+    assert record["control_accuracy"] == pytest.approx(np.mean(accuracies))
+    # A model that draws y beats its control; the real images agree with their own vectors.
+    assert record["accuracy"] > 0.8 > record["control_accuracy"]
+    assert record["cosine"] > record["control_cosine"] + 0.2
+    assert record["test_set_accuracy"] == 1.0 and record["test_set_cosine_mean"] == pytest.approx(1.0)
+    # A decoder that ignores y scores the same with and without the shuffle.
+    blind, _ = _planted_record(lambda z, attributes, training: _planted_decoder(
+        z, tf.zeros_like(attributes), training))
+    for key in ("cosine", "mse", "cosine_mean", "accuracy"):
+        assert blind[key] == pytest.approx(blind[f"control_{key}"]), key
+
+
+def test_tables_show_the_rows_the_control_and_the_papers_lfw_numbers():
+    record, _ = _planted_record()
+    record.update(model="vaegan", step=400, dataset="synthetic", attributes=A,
+                  attribute_names=["Hat", "Glasses", "Smile"])
+    text = table2_report.format_table(record)
     lines = text.splitlines()
-    assert "conditional vaegan at step 400 on synthetic (11 attributes): 100 test vectors × 10 " \
-           "samples, 3 run(s), seeds 0–2" in lines[0]
-    assert lines[2].split() == ["test", "set", "(real", "images)", "0.9500", "1.25"]
-    assert lines[3].split() == ["vaegan", "0.8123", "±", "0.0012", "5.43", "±", "0.21"]
-    assert "VAE/GAN                 0.9114                22.39 ± 1.16" in text
-    assert "test set                0.9193                14.20" in text
-    md = table2.markdown_table(_record())
-    assert "| vaegan | synthetic | 0.8123 ± 0.0012 | 5.43 ± 0.21 |" in md
-    assert "| paper: GAN | LFW | 0.8892 | 27.89 ± 3.07 |" in md
+    assert "conditional vaegan at step 400 on synthetic (3 attributes): 40 test vectors × 10 " \
+           "samples, 2 run(s), seeds 3–4" in lines[0]
+    assert lines[2].split()[:6] == ["test", "set", "(real", "images,", "1", "per"]
+    assert lines[2].split()[-4:] == ["1.0000", "0.00", "1.0000", "1.000"]
+    row = f"{record['cosine']:.4f} ± {record['cosine_std']:.4f}"
+    assert lines[3].split()[0] == "vaegan" and row in lines[3]
+    control = f"{record['control_cosine']:.4f} ± {record['control_cosine_std']:.4f}"
+    assert lines[4].startswith("  vaegan, y shuffled") and control in lines[4]
+    hat = record["accuracy_per_attribute"][0]
+    assert f"Hat {hat:.2f} (real 1.00, shuffled " in text
+    assert "VAE/GAN                                 0.9114                22.39 ± 1.16" in text
+    md = table2_report.markdown_table(record)
+    assert f"| vaegan | synthetic | {row} |" in md
+    assert f"| vaegan, y shuffled | synthetic | {control} |" in md
+    assert "| paper: GAN | LFW | 0.8892 | 27.89 ± 3.07 | — | — |" in md
+
+
+def test_over_runs_gives_mean_and_std_over_training_runs():
+    records = []
+    for seed, (cos, acc) in enumerate(((0.8, 0.9), (0.6, 0.7), (0.7, 0.8))):
+        record, _ = _planted_record()
+        record.update(model="vae", seed=seed, cosine=cos, accuracy=acc,
+                      accuracy_per_attribute=[acc] * A, attribute_names=["a", "b", "c"])
+        records.append(record)
+    gan, _ = _planted_record()
+    gan.update(model="gan", seed=0, attribute_names=["a", "b", "c"])
+    rows = table2_report.over_runs(records + [gan])
+    assert rows["vae"]["runs"] == 3 and rows["vae"]["seeds"] == [0, 1, 2]
+    assert rows["vae"]["cosine"] == pytest.approx((0.7, np.std([0.8, 0.6, 0.7])))
+    assert rows["vae"]["accuracy"][0] == pytest.approx(0.8)
+    assert rows["gan"]["runs"] == 1 and rows["gan"]["cosine"][1] == 0.0
+    md = table2_report.markdown_over_runs(records + [gan])
+    lines = md.splitlines()
+    assert lines[3].startswith("| vae | 3 (seeds 0,1,2) | 0.7000 ± 0.0816 |")
+    assert lines[4].startswith("| vae, y shuffled | 3 |") and lines[5].startswith("| gan | 1 ")
+    per = table2_report.markdown_per_attribute(records + [gan])
+    assert per.splitlines()[2].startswith("| a | 1.000 | 0.800 |")
 
 
 @pytest.fixture(scope="module")
@@ -161,11 +237,18 @@ def test_evaluate_table2_writes_jsonl_and_tensorboard(conditional_run):
         events.Tags()["tensors"])
     text = tf.make_ndarray(events.Tensors("table2")[-1].tensor_proto).item().decode()
     assert f"| gan | synthetic | {record['cosine']:.4f} ± {record['cosine_std']:.4f}" in text
+    assert "| gan, y shuffled | synthetic |" in text
+    assert {"table2/control_cosine", "table2/accuracy", "table2/test_set_accuracy",
+            "table2/accuracy/Wearing_Hat", "table2/control_accuracy/Smiling"} <= set(
+        events.Tags()["tensors"])
+    assert record["attribute_names"][-1] == "Wearing_Hat"
+    assert len(record["accuracy_per_attribute"]) == len(record["control_accuracy_per_attribute"]) == 11
     cosine = tf.make_ndarray(events.Tensors("table2/cosine")[-1].tensor_proto)
     assert float(cosine) == pytest.approx(record["cosine"], rel=1e-6)
     # The same seeds give the same numbers (the regressor now comes from its cache).
     again = table2.evaluate_table2(config, workdir)
     assert again["cosine_runs"] == record["cosine_runs"] and again["mse_runs"] == record["mse_runs"]
+    assert again["control_cosine_runs"] == record["control_cosine_runs"]
 
 
 def test_table2_refuses_an_unconditional_run(tmp_path, tiny_data_dir):
@@ -183,7 +266,8 @@ def test_run_py_prints_the_table(conditional_run):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Table 2 protocol: conditional gan at step 2 on synthetic (11 attributes): 8 test " \
            "vectors × 10 samples, 1 run(s), seeds 0–0" in result.stdout
-    assert "paper, on LFW" in result.stdout
+    assert "paper, on LFW" in result.stdout and "gan, y shuffled" in result.stdout
+    assert "per-attribute accuracy of the samples: Bangs " in result.stdout
     result = subprocess.run(
         [sys.executable, "run.py", "--mode=evaluate", f"--workdir={workdir}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -270,6 +270,11 @@ class Config:
         return self.model != "vae"
 
     @property
+    def binary_attributes(self) -> bool:
+        """True when the data's attributes are 0/1 labels (all but LFW's real-valued scores)."""
+        return self.dataset != "lfw"
+
+    @property
     def compute_precision(self) -> str:
         """The policy the networks are built with: `precision`, with auto resolved here."""
         if self.precision != "auto":

@@ -32,7 +32,7 @@ LEARNING_RATE = 1e-3
 
 def signed_targets(config: Config) -> bool:
     """True when the dataset's attributes are binary 0/1 (all but LFW), compared as ±1."""
-    return config.dataset != "lfw"
+    return config.binary_attributes
 
 
 def targets(attributes, signed: bool):
