@@ -7,6 +7,9 @@ writes docs/NAME.png (doubled in size for 32x32 runs): one column per run, its l
 reconstruction Dec(μ(x)) (the same faces for every run). A run without an encoder (gan) shows
 its samples only. If every run has attribute_vectors.npz (--mode=attributes), NAME_attributes.png
 shows per run: input, reconstruction, + Eyeglasses, + Smiling, + Blond_Hair, + Wearing_Hat.
+Conditional runs (Sec 4.2) give instead one column per run of its attribute-switch grid
+(sampling.attribute_switches: a row per attribute, the first SWITCHED test vectors' codes each
+drawn with it off and on, the same z for every run), the attribute names on the left.
 """
 
 import os
@@ -20,7 +23,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from vaegan_tf import data  # noqa: E402
-from vaegan_tf.evaluation import inference  # noqa: E402
+from vaegan_tf.evaluation import inference, sampling  # noqa: E402
 from vaegan_tf.images import image_grid, side_by_side  # noqa: E402
 from vaegan_tf.workdir import Workdir  # noqa: E402
 
@@ -77,6 +80,47 @@ def _column(label, workdir):
     return np.concatenate(parts), edits, config.image_size
 
 
+def _switch_column(label, workdir):
+    run = Workdir(workdir)
+    config = run.config()
+    model = run.restore(config)
+    n = sampling.SWITCHED
+    z = np.random.default_rng(0).standard_normal((n, config.latent_dim)).astype(np.float32)
+    index = data.load_index(config)
+    _, test_y = inference.split_images(config, "test", n, index)
+    off, on = sampling.switch_values(test_y, config.binary_attributes)
+    switches = sampling.attribute_switches(model, z, test_y, off, on, 64)
+    grid = image_grid(switches.reshape((-1,) + switches.shape[3:]), cols=2 * n)
+    return np.concatenate([_label(label, grid.shape[1]), grid]), index.attribute_names, \
+        config.image_size
+
+
+def _names(names, size, width=118):
+    """A column of attribute names, one per grid row of `size` pixels, under a label's height."""
+    strip = Image.new("RGB", (width, 14 + size * len(names)), (WHITE,) * 3)
+    draw = ImageDraw.Draw(strip)
+    for i, name in enumerate(names):
+        draw.text((2, 14 + i * size + size // 2 - 6), name, fill=(0, 0, 0))
+    return np.asarray(strip)
+
+
+def switches_figure(name, runs):
+    columns = []
+    for run in runs:
+        label, _, workdir = run.rpartition("=")
+        column, names, size = _switch_column(label + "  (each pair: off, on)", workdir)
+        columns.append(column)
+    scale = 2 if size <= 32 else 1
+    # The names are drawn at the figure's final scale, so they stay readable.
+    grid = Image.fromarray(_side(columns))
+    grid = np.asarray(grid.resize((grid.width * scale, grid.height * scale),
+                                  Image.Resampling.NEAREST))
+    names_column = _names(names, size * scale)
+    names_column = np.concatenate([np.full((14 * scale - 14, names_column.shape[1], 3), WHITE,
+                                           np.uint8), names_column])
+    write_png(os.path.join(OUT, f"{name}.png"), _side([names_column, grid]))
+
+
 def _side(columns):
     height = max(c.shape[0] for c in columns)
     spaced = []
@@ -88,6 +132,8 @@ def _side(columns):
 
 
 def main(name, runs):
+    if Workdir(runs[0].rpartition("=")[2]).config().conditional:
+        return switches_figure(name, runs)
     columns, edits, sizes = [], [], []
     for run in runs:
         label, _, workdir = run.rpartition("=")  # labels may hold "="

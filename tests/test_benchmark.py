@@ -106,6 +106,17 @@ def test_side_by_side_times_every_step_and_precision(tmp_path):
     assert "step/precision" in benchmark.format_comparison(rows)
 
 
+def test_a_conditional_config_is_compared_with_itself_unconditional_and_paper_conditioned():
+    config = tiny_config(conditional=True, num_attributes=4)
+    variants = benchmark.compared_variants(config)
+    plain, paper = variants["unconditional:fused/float32"], variants[
+        "paper_conditioning:fused/float32"]
+    assert not plain.conditional and paper.conditional
+    assert (paper.dec_conditioning, paper.dis_conditioning) == ("input", "fc")
+    assert config.replace(conditional=False) == plain  # nothing else differs
+    assert not any(n.startswith("unconditional") for n in benchmark.compared_variants(plain))
+
+
 def test_paper_literal_variant_is_celeba_paper_flags(tmp_path):
     """The comparison's paper-literal recipe is celeba_paper.flags's, field for field."""
     import dataclasses

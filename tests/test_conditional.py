@@ -120,5 +120,15 @@ def test_sample_mode_draws_with_the_test_vectors(vaegan_run):
     assert np.abs(prior.astype(int) - other.astype(int)).max() > 1  # y matters
     with Image.open(paths[1]) as im:
         assert np.asarray(im).shape[1] == (sampling.STEPS + 2) * config.image_size
+    # One row per attribute, each of SWITCHED codes off then on, drawn as attribute_switches does.
+    assert os.path.basename(paths[2]) == "attribute_switches_0000002.png"
+    with Image.open(paths[2]) as im:
+        switches = np.asarray(im.convert("RGB"))
+    n = sampling.SWITCHED
+    off, on = sampling.switch_values(test_y, binary=True)
+    expected = image_grid(sampling.attribute_switches(model, z[:n], test_y[:n], off, on, 8)
+                          .reshape((-1,) + (config.image_size,) * 2 + (3,)), cols=2 * n)
+    assert switches.shape == (11 * config.image_size, 2 * n * config.image_size, 3)
+    assert np.abs(switches.astype(int) - expected.astype(int)).max() <= 1
     with pytest.raises(ConfigError, match="--mode=attributes finds attribute vectors in z"):
         attributes.attribute_mode(config, workdir)

@@ -10,7 +10,7 @@ from lfw_fixtures import write_lfw
 
 from vaegan_tf import data
 from vaegan_tf.errors import CheckpointError
-from vaegan_tf.evaluation import inference, regressor
+from vaegan_tf.evaluation import inference, regressor, table2
 from vaegan_tf.model.networks import Encoder
 
 
@@ -73,6 +73,15 @@ def test_training_lowers_the_squared_error_below_the_mean_predictor(tmp_path, ti
         error = np.mean((regressor.predict(model, test_x, 16) - target) ** 2)
         assert error < bound, (error, baseline)
     assert np.mean((regressor.predict(untrained, test_x, 16) - target) ** 2) > 0.8 * baseline
+    # Its signs on real test images name their attributes more often than chance, the accuracy
+    # of always answering each attribute's majority in the training split.
+    predicted = regressor.predict(reg, test_x, 16)[:, None, :]
+    accuracy = table2.attribute_accuracy(predicted, target)
+    present = train_y.mean(0)
+    majority = np.mean((target > 0) == (present >= 0.5), axis=0)
+    assert accuracy.mean() > majority.mean() + 0.05, (accuracy, majority)
+    assert accuracy.mean() > table2.attribute_accuracy(
+        regressor.predict(untrained, test_x, 16)[:, None, :], target).mean()
 
 
 @pytest.mark.slow  # trains a regressor

@@ -24,9 +24,11 @@ STEPS = 8  # decoded points per row, endpoints included
 SWITCHED = 6  # codes per row of the attribute-switch grid, each drawn off and on
 
 
-def switch_values(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def switch_values(vectors: np.ndarray, binary: bool) -> tuple[np.ndarray, np.ndarray]:
     """(off, on) per attribute: 0 and 1 for binary attributes; for real-valued scores (LFW) the
     5th and 95th percentiles of the vectors given."""
+    if binary:
+        return np.zeros(vectors.shape[1]), np.ones(vectors.shape[1])
     return np.percentile(vectors, 5, axis=0), np.percentile(vectors, 95, axis=0)
 
 
@@ -98,7 +100,7 @@ def sample_mode(config: Config, workdir: str) -> list[str]:
     grids["interpolations"] = image_grid(decoded.reshape((-1,) + prior.shape[1:]),
                                          cols=decoded.shape[1])
     if config.conditional:
-        off, on = switch_values(test_y)
+        off, on = switch_values(test_y, config.binary_attributes)
         n = min(SWITCHED, len(test_y))
         switches = attribute_switches(model, z[:n], test_y[:n], off, on, bs)
         grids["attribute_switches"] = image_grid(switches.reshape((-1,) + prior.shape[1:]),

@@ -112,12 +112,14 @@ PAPER_LITERAL = dict(dis_passes="one", llike_stop_target=False, dec_batch="joint
                      gan_fakes="both", gan_loss="non_saturating", gan_eps=0.0,
                      real_vs_gen_weight=1 / 3, equilibrium_gate=False, init="glorot", gamma=1e-5,
                      rmsprop_eps="inside_sqrt", rmsprop_epsilon=1e-7, lr_schedule="constant",
-                     learning_rate=3e-4)
+                     learning_rate=3e-4, dec_conditioning="input", dis_conditioning="fc")
 
 
 def compared_variants(config: Config) -> dict[str, Config]:
     """{name: config}: the config under every --step and precision this device runs well, itself
-    first, then the paper-literal recipe's default step in float32 ('paper_literal:fused/float32')."""
+    first, then the paper-literal recipe's default step in float32 ('paper_literal:fused/float32').
+    A conditional config adds itself unconditional ('unconditional:...') and with the paper's
+    conditioning ('paper_conditioning:...'), what side_by_side's step_vs_unconditional compares."""
     precisions = ["float32", "mixed_bfloat16"]
     if "GPU" in timing.training_device():
         precisions.append("mixed_float16")  # float16 convolutions are slow on CPUs
@@ -128,6 +130,11 @@ def compared_variants(config: Config) -> dict[str, Config]:
             variants.setdefault(f"{s}/{p}", config.replace(step=s, precision=p))
     variants["paper_literal:fused/float32"] = config.replace(
         **PAPER_LITERAL, step="fused", precision="float32")
+    if config.conditional:
+        own = f"{config.step}/{config.precision}"
+        variants[f"unconditional:{own}"] = config.replace(conditional=False)
+        variants[f"paper_conditioning:{own}"] = config.replace(dec_conditioning="input",
+                                                                dis_conditioning="fc")
     return variants
 
 
@@ -156,6 +163,12 @@ def side_by_side(config: Config, steps: int, warmup: int, peak_size: int = 0) ->
         row["speedup"] = row["train_img_per_s"] / rows["three_tape/float32"]["train_img_per_s"]
         row["speedup_vs_paper_literal"] = (
             row["train_img_per_s"] / rows["paper_literal:fused/float32"]["train_img_per_s"])
+    unconditional = [name for name in rows if name.startswith("unconditional:")]
+    if unconditional:  # the config's own step, conditional, against itself unconditional
+        own = unconditional[0].split(":", 1)[1]
+        for name in (own, f"paper_conditioning:{own}"):
+            rows[name]["step_vs_unconditional"] = (rows[name]["step_s"]
+                                                   / rows[unconditional[0]]["step_s"])
     return rows
 
 
@@ -205,6 +218,8 @@ def format_comparison(rows: dict[str, dict[str, float]]) -> str:
     lines = [f"{'step/precision':<30}" + "".join(f"{h:>10}" for h in heads)]
     lines += [f"{name:<30}" + "".join(f"{row[c]:>10.3f}" for c in columns)
               for name, row in rows.items()]
+    lines += [f"{name}: a step costs {row['step_vs_unconditional']:.3f}x the unconditional one"
+              for name, row in rows.items() if "step_vs_unconditional" in row]
     return "\n".join(lines)
 
 
