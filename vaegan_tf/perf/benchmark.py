@@ -215,8 +215,8 @@ def format_comparison(rows: dict[str, dict[str, float]]) -> str:
     columns = ["step_s", "train_img_per_s", "speedup", "speedup_vs_paper_literal",
                "gflop_per_img", "executed_gflop_per_img", "utilization", "kernel_utilization"]
     heads = ["step_s", "img/s", "vs 3tape", "vs paper", "least GF", "exec GF", "util", "kern util"]
-    lines = [f"{'step/precision':<30}" + "".join(f"{h:>10}" for h in heads)]
-    lines += [f"{name:<30}" + "".join(f"{row[c]:>10.3f}" for c in columns)
+    lines = [f"{'step/precision':<34}" + "".join(f"{h:>10}" for h in heads)]
+    lines += [f"{name:<34}" + "".join(f"{row[c]:>10.3f}" for c in columns)
               for name, row in rows.items()]
     lines += [f"{name}: a step costs {row['step_vs_unconditional']:.3f}x the unconditional one"
               for name, row in rows.items() if "step_vs_unconditional" in row]
