@@ -47,9 +47,15 @@ def test_trains_evaluates_and_tabulates_every_model_and_seed(tool, tmp_path, mon
             model, seed = name.rsplit("_s", 1)
             with open(os.path.join(flags["workdir"], "metrics.jsonl"), "a") as f:
                 f.write(json.dumps({"protocol": "metrics"}) + "\n")
-                f.write(json.dumps(_record(model, int(seed))) + "\n")
-        elif "mode" not in flags:
+                f.write(json.dumps({**_record(model, int(seed)), "step": 7}) + "\n")
+        elif flags.get("mode") == "sample":
+            os.makedirs(os.path.join(flags["workdir"], "samples"), exist_ok=True)
+            open(os.path.join(flags["workdir"], "samples", "attribute_switches_0000007.png"),
+                 "w").close()
+        else:
             os.makedirs(flags["workdir"], exist_ok=True)
+            with open(os.path.join(flags["workdir"], "config.json"), "w") as f:
+                json.dump({"train_steps": int(flags["train_steps"])}, f)
 
     monkeypatch.setattr(tool, "_run", fake_run)
     out = tmp_path / "t2"
@@ -69,6 +75,11 @@ def test_trains_evaluates_and_tabulates_every_model_and_seed(tool, tmp_path, mon
     assert "| vaegan | 3 (seeds 0,1,2) | 0.9100 ± 0.0082 |" in table
     assert "| gan, y shuffled | 3 |" in table and "| a | 0.960 | 0.910 | 0.810 | 0.510 |" in table
     assert len((out / "table2.jsonl").read_text().splitlines()) == 9
+    # A rerun trains (run.py resumes, finishing at once) but evaluates and pictures nothing again.
+    calls.clear()
+    tool.main([f"--out={out}", "--seeds=0,1,2", "--jobs=2", "--", "--train_steps=7"])
+    assert len(calls) == 9 and all("--flagfile=conditional_demo.flags" in a for a, _ in calls)
+    assert (out / "table2.md").read_text() == table
 
 
 def test_a_failed_run_stops_the_tool_with_its_command(tool, tmp_path, monkeypatch):

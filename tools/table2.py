@@ -11,9 +11,10 @@ shared by the models of that seed. FLAGS after `--` go to every training run (e.
 --dec_conditioning=input). --jobs=N trains N runs at a time, each on cores/N TensorFlow threads
 (small convolutions use two cores poorly: two one-thread runs train 1.2x faster than two runs one
 after the other); the evaluations follow one at a time. A run already trained is resumed (run.py
-finishes at once), so the command can be rerun after an interruption. At the end it writes OUT/table2.md (the table, mean ±
-std over the seeds, and the per-attribute accuracies) and OUT/table2.jsonl (every record), and
-prints the table and the wall time of each step.
+finishes at once), and one evaluated at its final step (or pictured) is not evaluated (or
+pictured) again, so the command can be rerun after an interruption. At the end it writes
+OUT/table2.md (the table, mean ± std over the seeds, and the per-attribute accuracies) and
+OUT/table2.jsonl (every record), and prints the table and the wall time of each step.
 """
 
 from __future__ import annotations
@@ -60,14 +61,30 @@ def _run(args: list[str], log: list[str], threads: int = 0, data_lock=None,
         sys.exit(f"error: run.py {' '.join(args)} exited with {result.returncode}")
 
 
-def last_table2(workdir: str) -> dict:
-    """The newest --protocol=table2 record of a run's metrics.jsonl."""
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+def last_table2(workdir: str, required: bool = True) -> dict | None:
+    """The newest --protocol=table2 record of a run's metrics.jsonl (None if there is none and
+    it is not required)."""
+    try:
+        with open(os.path.join(workdir, "metrics.jsonl")) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        records = []
     records = [r for r in records if r.get("protocol") == "table2"]
     if not records:
+        if not required:
+            return None
         sys.exit(f"error: {workdir}/metrics.jsonl has no --protocol=table2 record")
     return records[-1]
+
+
+def _finished_step(workdir: str) -> int:
+    with open(os.path.join(workdir, "config.json")) as f:
+        return json.load(f)["train_steps"]
+
+
+def _switch_grid(workdir: str) -> str:
+    """The attribute-switch grid --mode=sample writes for the run's final step."""
+    return os.path.join(workdir, "samples", f"attribute_switches_{_finished_step(workdir):07d}.png")
 
 
 def main(argv: list[str]) -> None:
@@ -98,10 +115,13 @@ def main(argv: list[str]) -> None:
             t.result()
     records = []
     for model, seed in sorted(runs, key=lambda r: (r[1], models.index(r[0]))):
-        _run(["--mode=evaluate", "--protocol=table2", f"--workdir={workdir[model, seed]}",
-              *shared[seed]], log)
-        _run(["--mode=sample", f"--workdir={workdir[model, seed]}", *shared[seed]], log)
-        records.append(last_table2(workdir[model, seed]))
+        run = workdir[model, seed]  # what a rerun after an interruption finds done is kept
+        record = last_table2(run, required=False)
+        if record is None or record["step"] != _finished_step(run):
+            _run(["--mode=evaluate", "--protocol=table2", f"--workdir={run}", *shared[seed]], log)
+        if not os.path.exists(_switch_grid(run)):
+            _run(["--mode=sample", f"--workdir={run}", *shared[seed]], log)
+        records.append(last_table2(run))
     with open(os.path.join(out, "table2.jsonl"), "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in records)
     text = "\n\n".join([table2_report.markdown_over_runs(records),
