@@ -154,9 +154,9 @@ def protocol(decoder, regress, test_images: np.ndarray, test_attributes: np.ndar
         record[key], record[f"{key}_std"] = mean_std(values)
         record[f"{key}_runs"] = list(map(float, values))
     real = scores(batched(regress, test_images, batch_size)[:, None, :], target)
+    real["accuracy"] = float(np.mean(real["accuracy_per_attribute"]))
+    real["accuracy_per_attribute"] = real["accuracy_per_attribute"].tolist()
     record.update({f"test_set_{k}": v for k, v in real.items()})
-    record["test_set_accuracy"] = float(np.mean(real["accuracy_per_attribute"]))
-    record["test_set_accuracy_per_attribute"] = real["accuracy_per_attribute"].tolist()
     record.update(seeds=list(seeds), vectors=len(target), samples_per_vector=samples)
     return record
 
