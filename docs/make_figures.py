@@ -84,13 +84,11 @@ def _switch_column(label, workdir):
     run = Workdir(workdir)
     config = run.config()
     model = run.restore(config)
-    n = sampling.SWITCHED
-    z = np.random.default_rng(0).standard_normal((n, config.latent_dim)).astype(np.float32)
+    z = np.random.default_rng(0).standard_normal((sampling.SWITCHED, config.latent_dim))
     index = data.load_index(config)
-    _, test_y = inference.split_images(config, "test", n, index)
-    off, on = sampling.switch_values(test_y, config.binary_attributes)
-    switches = sampling.attribute_switches(model, z, test_y, off, on, 64)
-    grid = image_grid(switches.reshape((-1,) + switches.shape[3:]), cols=2 * n)
+    _, test_y = inference.split_images(config, "test", sampling.SWITCHED, index)
+    grid = sampling.attribute_switch_grid(model, z.astype(np.float32), test_y,
+                                          config.binary_attributes, 64)
     return np.concatenate([_label(label, grid.shape[1]), grid]), index.attribute_names, \
         config.image_size
 

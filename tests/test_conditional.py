@@ -128,6 +128,8 @@ def test_sample_mode_draws_with_the_test_vectors(vaegan_run):
     off, on = sampling.switch_values(test_y, binary=True)
     expected = image_grid(sampling.attribute_switches(model, z[:n], test_y[:n], off, on, 8)
                           .reshape((-1,) + (config.image_size,) * 2 + (3,)), cols=2 * n)
+    np.testing.assert_array_equal(
+        sampling.attribute_switch_grid(model, z, test_y, True, 8), expected)
     assert switches.shape == (11 * config.image_size, 2 * n * config.image_size, 3)
     assert np.abs(switches.astype(int) - expected.astype(int)).max() <= 1
     with pytest.raises(ConfigError, match="--mode=attributes finds attribute vectors in z"):

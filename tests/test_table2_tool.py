@@ -75,7 +75,10 @@ def test_trains_evaluates_and_tabulates_every_model_and_seed(tool, tmp_path, mon
     assert "| vaegan | 3 (seeds 0,1,2) | 0.9100 ± 0.0082 |" in table
     assert "| gan, y shuffled | 3 |" in table and "| a | 0.960 | 0.910 | 0.810 | 0.510 |" in table
     assert len((out / "table2.jsonl").read_text().splitlines()) == 9
-    # A rerun trains (run.py resumes, finishing at once) but evaluates and pictures nothing again.
+    # A rerun trains (run.py resumes, finishing at once) but evaluates and pictures nothing again;
+    # an evaluation of an earlier checkpoint, appended since, is not taken for the run's.
+    with open(out / "vaegan_s0" / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({**_record("gan", 0), "model": "vaegan", "step": 3}) + "\n")
     calls.clear()
     tool.main([f"--out={out}", "--seeds=0,1,2", "--jobs=2", "--", "--train_steps=7"])
     assert len(calls) == 9 and all("--flagfile=conditional_demo.flags" in a for a, _ in calls)

@@ -33,6 +33,7 @@ sys.path.insert(0, ROOT)  # run from a clone without installing too
 
 from vaegan_tf.data.synthetic import MANIFEST_FILE  # noqa: E402
 from vaegan_tf.evaluation import table2_report  # noqa: E402
+from vaegan_tf.files import read_json, write_text  # noqa: E402
 
 
 def _run(args: list[str], log: list[str], threads: int = 0, data_lock=None,
@@ -61,25 +62,21 @@ def _run(args: list[str], log: list[str], threads: int = 0, data_lock=None,
         sys.exit(f"error: run.py {' '.join(args)} exited with {result.returncode}")
 
 
-def last_table2(workdir: str, required: bool = True) -> dict | None:
-    """The newest --protocol=table2 record of a run's metrics.jsonl (None if there is none and
-    it is not required)."""
+def table2_record(workdir: str, step: int | None = None) -> dict | None:
+    """The newest --protocol=table2 record of a run's metrics.jsonl at `step` (any step: None);
+    None if there is none. An evaluation of an earlier --checkpoint is never taken for the run's."""
     try:
         with open(os.path.join(workdir, "metrics.jsonl")) as f:
             records = [json.loads(line) for line in f if line.strip()]
     except FileNotFoundError:
-        records = []
-    records = [r for r in records if r.get("protocol") == "table2"]
-    if not records:
-        if not required:
-            return None
-        sys.exit(f"error: {workdir}/metrics.jsonl has no --protocol=table2 record")
-    return records[-1]
+        return None
+    records = [r for r in records if r.get("protocol") == "table2"
+               and (step is None or r.get("step") == step)]
+    return records[-1] if records else None
 
 
 def _finished_step(workdir: str) -> int:
-    with open(os.path.join(workdir, "config.json")) as f:
-        return json.load(f)["train_steps"]
+    return read_json(os.path.join(workdir, "config.json"))["train_steps"]
 
 
 def _switch_grid(workdir: str) -> str:
@@ -100,7 +97,8 @@ def main(argv: list[str]) -> None:
     out = os.path.abspath(args.out)
     log: list[str] = []
     start = time.monotonic()
-    runs = [(model, seed) for model in models for seed in seeds]  # longest models first
+    # Model by model, so with the default order the longest runs start first.
+    runs = [(model, seed) for model in models for seed in seeds]
     shared = {seed: [f"--data_dir={out}/data_s{seed}", f"--regressor_dir={out}/regressor_s{seed}",
                      f"--classifier_dir={out}/classifier_s{seed}"] for seed in seeds}
     workdir = {(model, seed): f"{out}/{model}_s{seed}" for model, seed in runs}
@@ -115,19 +113,20 @@ def main(argv: list[str]) -> None:
             t.result()
     records = []
     for model, seed in sorted(runs, key=lambda r: (r[1], models.index(r[0]))):
-        run = workdir[model, seed]  # what a rerun after an interruption finds done is kept
-        record = last_table2(run, required=False)
-        if record is None or record["step"] != _finished_step(run):
+        run, step = workdir[model, seed], _finished_step(workdir[model, seed])
+        # What a rerun after an interruption finds done is kept.
+        if table2_record(run, step) is None:
             _run(["--mode=evaluate", "--protocol=table2", f"--workdir={run}", *shared[seed]], log)
         if not os.path.exists(_switch_grid(run)):
             _run(["--mode=sample", f"--workdir={run}", *shared[seed]], log)
-        records.append(last_table2(run))
-    with open(os.path.join(out, "table2.jsonl"), "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in records)
+        record = table2_record(run, step)
+        if record is None:
+            sys.exit(f"error: {run}/metrics.jsonl has no --protocol=table2 record at step {step}")
+        records.append(record)
+    write_text(os.path.join(out, "table2.jsonl"), "".join(json.dumps(r) + "\n" for r in records))
     text = "\n\n".join([table2_report.markdown_over_runs(records),
                         table2_report.markdown_per_attribute(records)])
-    with open(os.path.join(out, "table2.md"), "w") as f:
-        f.write(text + "\n")
+    write_text(os.path.join(out, "table2.md"), text + "\n")
     print(text)
     print("\n".join(log))
     print(f"total wall time: {(time.monotonic() - start) / 60:.1f} min")

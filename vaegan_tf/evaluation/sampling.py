@@ -47,6 +47,16 @@ def attribute_switches(model, z: np.ndarray, base: np.ndarray, off: np.ndarray, 
     return images.reshape((num, count, 2) + images.shape[1:])
 
 
+def attribute_switch_grid(model, z: np.ndarray, vectors: np.ndarray, binary: bool,
+                          batch_size: int) -> np.ndarray:
+    """attribute_switches for the first SWITCHED codes and vectors, as one image: a row per
+    attribute, each code's pair (off, on) side by side."""
+    n = min(SWITCHED, len(vectors), len(z))
+    off, on = switch_values(vectors, binary)
+    switches = attribute_switches(model, z[:n], vectors[:n], off, on, batch_size)
+    return image_grid(switches.reshape((-1,) + switches.shape[3:]), cols=2 * n)
+
+
 def interpolate(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     """z_t = (1 − t) a + t b for t = 0, 1/(steps−1), ..., 1: [steps, L] (a, b are [L])."""
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
@@ -100,11 +110,8 @@ def sample_mode(config: Config, workdir: str) -> list[str]:
     grids["interpolations"] = image_grid(decoded.reshape((-1,) + prior.shape[1:]),
                                          cols=decoded.shape[1])
     if config.conditional:
-        off, on = switch_values(test_y, config.binary_attributes)
-        n = min(SWITCHED, len(test_y))
-        switches = attribute_switches(model, z[:n], test_y[:n], off, on, bs)
-        grids["attribute_switches"] = image_grid(switches.reshape((-1,) + prior.shape[1:]),
-                                                 cols=2 * n)
+        grids["attribute_switches"] = attribute_switch_grid(model, z, test_y,
+                                                            config.binary_attributes, bs)
 
     run, paths = Workdir(workdir), []
     writer = run.summary_writer("evaluate")

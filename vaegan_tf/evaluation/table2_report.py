@@ -95,11 +95,18 @@ def over_runs(records: list[dict]) -> dict:
     return out
 
 
-def markdown_over_runs(records: list[dict], order=("vaegan", "vae", "gan")) -> str:
+ORDER = ("vaegan", "vae", "gan")  # the paper's ranking; other models after them, by name
+
+
+def _models(rows: dict) -> list[str]:
+    return [m for m in ORDER if m in rows] + sorted(set(rows) - set(ORDER))
+
+
+def markdown_over_runs(records: list[dict]) -> str:
     """docs/evaluation.md's Table 2: each model and its control as mean ± std over training runs,
-    the test set (the same real images for every run), then the paper's LFW rows."""
+    the test set (the real images, averaged over the runs' data), then the paper's LFW rows."""
     rows = over_runs(records)
-    models = [m for m in order if m in rows] + sorted(set(rows) - set(order))
+    models = _models(rows)
     cells = lambda row, p: [_cell(*row[p + k], d) for k, _, d in COLUMNS]  # noqa: E731
     head = "| row | training runs | " + " | ".join(t for _, t, _ in COLUMNS) + " |"
     lines = [head, "|---|---|" + "---:|" * len(COLUMNS)]
@@ -119,11 +126,11 @@ def markdown_over_runs(records: list[dict], order=("vaegan", "vae", "gan")) -> s
     return "\n".join(lines)
 
 
-def markdown_per_attribute(records: list[dict], order=("vaegan", "vae", "gan")) -> str:
+def markdown_per_attribute(records: list[dict]) -> str:
     """Per-attribute accuracy of each model's samples (mean over training runs) and of the real
     test images."""
     rows = over_runs(records)
-    models = [m for m in order if m in rows] + sorted(set(rows) - set(order))
+    models = _models(rows)
     names = records[0].get("attribute_names") or []
     lines = ["| attribute | real test images | " + " | ".join(models) + " | "
              + " | ".join(f"{m}, y shuffled" for m in models) + " |",
