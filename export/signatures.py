@@ -7,6 +7,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from vaegan_tf.data.decode import decode_picture
 from vaegan_tf.data.preprocess import preprocess
 
 # Signature name -> the module's tf.function behind it, per exported model.
@@ -29,7 +30,7 @@ def decode_images(image_bytes: tf.Tensor, crop: str, image_size: int) -> tf.Tens
                                  header == b"\x89PNG")
         message = tf.strings.format("image_bytes[{}] is not a decodable JPEG or PNG image", index)
         with tf.control_dependencies([tf.debugging.Assert(is_image, [message])]):
-            image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+            image = decode_picture(contents)  # upright by EXIF, alpha over white, as in training
         return preprocess(image, crop, image_size)
 
     indices = tf.range(tf.shape(image_bytes)[0])

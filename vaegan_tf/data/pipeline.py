@@ -2,11 +2,11 @@
 
 Each source becomes an index (`load_index`, sources.py): an ImageIndex of image files for
 `celeba` (official layout or CSV repackaging, celeba.py), `synthetic` (drawn in the official
-layout) and `lfw` (LFW with real-valued attribute scores, lfw.py), a TFDSIndex for `tfds`
-(tfds_source.py).
+layout), `lfw` (LFW with real-valued attribute scores, lfw.py) and `folder` (any pictures,
+folder.py), a TFDSIndex for `tfds` (tfds_source.py).
 `make_dataset` turns (encoded image, name, attributes) into batches:
 
-    read + decode + crop_uint8  (parallel, deterministic; a corrupt file becomes ok=False)
+    read + decode + crop_uint8  (decode.py; parallel, deterministic; a corrupt file: ok=False)
     -> stop naming the file, or skip and count it (--skip_corrupt)          corrupt.py
     -> cache of the uint8 crops as arrays: memory or files (--cache)        cache.py
     -> training: example positions -> shuffled example indices, each pass   stream.py
@@ -27,6 +27,7 @@ from vaegan_tf.data import cache as cache_lib
 from vaegan_tf.data import corrupt as corrupt_lib
 from vaegan_tf.data import stream, tfds_source
 from vaegan_tf.data.corrupt import CorruptImages
+from vaegan_tf.data.decode import decode_picture
 from vaegan_tf.data.index import ImageIndex
 from vaegan_tf.data.preprocess import augment, crop_uint8, flip, to_unit_range
 from vaegan_tf.data.sources import SPLITS, Index, load_index, split_size
@@ -63,8 +64,7 @@ def decoder(crop: str, image_size: int, from_files: bool):
 
     def decode(source: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         contents = tf.io.read_file(source) if from_files else source
-        image = tf.io.decode_image(contents, channels=3, expand_animations=False)
-        return crop_uint8(image, crop, image_size), tf.constant(True)
+        return crop_uint8(decode_picture(contents), crop, image_size), tf.constant(True)
 
     def one(source: tf.Tensor, name: tf.Tensor, attributes: tf.Tensor) -> tf.data.Dataset:
         good = tf.data.Dataset.from_tensors(source).map(decode).ignore_errors()
@@ -104,7 +104,11 @@ def checked_split(config: Config, split: str, index: Index | None,
     index = index if index is not None else load_index(config)
     n = split_size(index, split)
     if n == 0:
-        raise DataError(f"the {split} split of {config.data_dir} has no images")
+        hint = ""
+        if config.dataset == "folder" and split in ("validation", "test"):
+            hint = (f" (--{'val' if split == 'validation' else 'test'}_fraction of "
+                    f"{index.root}'s {len(index)} pictures): raise it, or add pictures")
+        raise DataError(f"the {split} split of {config.data_dir} has no images{hint}")
     batch_size = config.batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(batch_size)
@@ -123,7 +127,8 @@ def cached_arrays(config: Config, index: Index, split: str, corrupt: CorruptImag
     into memory."""
     if mode == "file":
         return cache_lib.file_arrays(config, index, split, corrupt,
-                                     lambda found: decoded(config, index, split, False, found))
+                                     lambda found: decoded(config, index, split, False, found),
+                                     split_size(index, split))
     crops, attributes = cache_lib.memory_arrays(decoded(config, index, split, False, corrupt),
                                                 split_size(index, split))
     if not len(crops):
@@ -218,8 +223,8 @@ def _cached_examples(config: Config, crops: np.ndarray, attributes: np.ndarray,
             images, attrs = cache_lib.gather(crops, attributes,
                                              stream.example_index(p, n, config.seed))
             return images, attrs, p
-        return positions.batch(batch_size).map(at, num_parallel_calls=tf.data.AUTOTUNE,
-                                               deterministic=True).unbatch()
+        return cache_lib.unbatch(positions.batch(batch_size).map(
+            at, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
     return examples
 
 
