@@ -36,7 +36,7 @@ def test_frozen():
 
 @pytest.mark.parametrize("field,value", [
     ("latent_dim", 0), ("train_steps", -5), ("batch_size", 0), ("model", "wgan"),
-    ("dataset", "mnist"), ("crop", "square"), ("gan_fakes", "all"), ("gan_loss", "hinge"),
+    ("dataset", "mnist"), ("crop", "circle"), ("crop", "box:1,2,3"), ("crop", "box:0,0,-4,4"), ("gan_fakes", "all"), ("gan_loss", "hinge"),
     ("image_size", 60), ("image_size", 8), ("learning_rate", 0.0), ("gamma", -1.0),
     ("gamma", float("nan")), ("rmsprop_rho", 1.0), ("eval_every", 150), ("image_every", 7),
     ("synthetic_images", 5), ("latent_dim", 2.5), ("batch_size", True), ("margin", -0.1),
@@ -44,7 +44,8 @@ def test_frozen():
     ("init", "he"), ("rmsprop_eps", "outside"), ("lr_schedule", "cosine"), ("train_split", "test"),
     ("gan_eps", 1.0), ("gan_eps", -1e-3), ("real_vs_gen_weight", 0.0), ("real_vs_gen_weight", 1.0),
     ("lr_end", 1.0), ("lr_end", -1e-6), ("lr_power", 0.0), ("lr_epoch_steps", 0),
-    ("rmsprop_epsilon", -1e-8),
+    ("rmsprop_epsilon", -1e-8), ("val_fraction", 0.0), ("test_fraction", 1.0),
+    ("attributes_csv", "/a.csv"),
 ])
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ConfigError, match=f"--{field}"):

@@ -171,9 +171,10 @@ def test_center150_crop_box_is_exact():
         assert edge.min() > -0.8, edge.min()
 
 
-def test_lfw_refuses_celebas_crop():
+def test_lfw_defaults_to_its_crop_and_refuses_celebas():
+    assert tiny_config(dataset="lfw", data_dir="x").crop == "center150"  # --crop=auto
     with pytest.raises(ConfigError, match="--crop: .*center150"):
-        tiny_config(dataset="lfw", data_dir="x")
+        tiny_config(dataset="lfw", data_dir="x", crop="original")
 
 
 @pytest.mark.parametrize("cache", ["none", "file"])

@@ -13,8 +13,9 @@ from vaegan_tf.config_checks import validate
 from vaegan_tf.errors import ConfigError
 
 MODELS = ("vaegan", "vae", "vae_disl", "vaegan_dis0", "gan")
-DATASETS = ("synthetic", "celeba", "tfds", "lfw")
-CROPS = ("original", "center108", "center150")
+DATASETS = ("synthetic", "celeba", "tfds", "lfw", "folder")
+# --crop: CROPS, box:TOP,LEFT,HEIGHT,WIDTH (config_checks.parse_box) or auto, resolved per dataset:
+AUTO_CROPS = {"lfw": "center150", "folder": "square"}  # every other dataset: original
 CACHES = ("auto", "memory", "file", "none")
 GAN_FAKES = ("both", "prior", "recon")
 DIS_BATCHES = ("joint", "separate")
@@ -40,6 +41,7 @@ RESUME_SAFE_FIELDS = frozenset({
     "eval_batches", "data_dir", "disl_from", "export_every",
     "deterministic", "divergence_patience", "lr_backoff", "max_recoveries",  # fault handling
     "cache", "cache_dir", "skip_corrupt", "tfds_manual_dir",  # where the same images come from
+    "attributes_csv",  # a folder's labels: their contents are checked on resume (folder.py)
     "step", "jit_compile", "steps_per_execution",  # how the same update is computed
     "strategy", "num_cpu_devices", "sync_batchnorm",  # a checkpoint of N replicas resumes on M
 })
@@ -188,12 +190,20 @@ class Config:
 
     # --- data ---
     dataset: str = _field("celeba",
-        "synthetic (embedded demo data), celeba (a CelebA folder), tfds, or lfw (LFW "
-        "with Kumar et al.'s lfw_attributes.txt)", DATASETS)
+        "synthetic (embedded demo data), celeba (a CelebA folder), tfds, lfw (LFW with Kumar et "
+        "al.'s lfw_attributes.txt), or folder (every picture under --data_dir)", DATASETS)
     data_dir: str = _field("", "dataset folder (default for synthetic: WORKDIR/data)")
-    crop: str = _field("original",
-        "original (authors' CelebA 148x148 + blur), center108 (DCGAN) or center150 "
-        "(authors' LFW crop)", CROPS)
+    crop: str = _field("auto",
+        "original (authors' CelebA 148x148 + blur), center108 (DCGAN), center150 (authors' LFW "
+        "crop), square (the largest centred square), box:TOP,LEFT,HEIGHT,WIDTH (pixels), or auto: "
+        "center150 for lfw, square for folder, else original")
+    attributes_csv: str = _field("",
+        "--dataset=folder: CSV of attributes, a file-name column (path under --data_dir) then one "
+        "column per attribute, 0/1 or -1/1; enables conditional models and attribute modes")
+    val_fraction: float = _field(0.1,
+        "--dataset=folder: share of pictures in the validation split (by a hash of each path)")
+    test_fraction: float = _field(0.1,
+        "--dataset=folder: share of pictures in the test split (by a hash of each path)")
     synthetic_images: int = _field(4000, "how many images the synthetic dataset draws")
     shuffle_buffer: int = _field(10_000,
         "shuffle buffer in examples, only for --dataset=tfds --cache=none (all else is read in a "
@@ -205,7 +215,8 @@ class Config:
         "memory, file (arrays in --cache_dir) or none", CACHES)
     cache_dir: str = _field("", "folder for --cache=file (default when training: WORKDIR/cache)")
     skip_corrupt: bool = _field(False,
-        "skip corrupt or truncated images (counted and reported) instead of stopping")
+        "skip corrupt or truncated images (counted and reported) instead of stopping; always on "
+        "for --dataset=folder")
     tfds_manual_dir: str = _field("",
         "--dataset=tfds: folder of CelebA's five original files (default: "
         "DATA_DIR/downloads/manual)")
@@ -255,6 +266,11 @@ class Config:
         "table2: training steps of the attribute regressor (once, then cached)")
 
     def __post_init__(self):
+        # Defaults that depend on the dataset, resolved here so config.json records what ran.
+        if self.crop == "auto":
+            object.__setattr__(self, "crop", AUTO_CROPS.get(self.dataset, "original"))
+        if self.dataset == "folder":  # a folder of anyone's pictures holds a few broken ones
+            object.__setattr__(self, "skip_corrupt", True)
         validate(self)
 
     @property

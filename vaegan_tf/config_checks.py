@@ -7,6 +7,23 @@ import dataclasses
 
 from vaegan_tf.errors import ConfigError
 
+# --crop's named crops (preprocess.crop_resize); a box is written BOX + "TOP,LEFT,HEIGHT,WIDTH".
+CROPS = ("original", "center108", "center150", "square")
+BOX = "box:"
+
+
+def parse_box(crop: str) -> tuple[int, int, int, int]:
+    """(top, left, height, width) in pixels of a --crop=box:TOP,LEFT,HEIGHT,WIDTH, or ValueError."""
+    if not crop.startswith(BOX):
+        raise ValueError(f"got {crop!r}")
+    try:
+        top, left, height, width = (int(v) for v in crop[len(BOX):].split(","))
+    except ValueError:
+        raise ValueError(f"a box is four integers, box:TOP,LEFT,HEIGHT,WIDTH; got {crop!r}") from None
+    if top < 0 or left < 0 or height < 1 or width < 1:
+        raise ValueError(f"a box's TOP and LEFT must be >= 0, HEIGHT and WIDTH >= 1; got {crop!r}")
+    return top, left, height, width
+
 
 def _fail(field: str, message: str) -> None:
     raise ConfigError(f"--{field}: {message}")
@@ -92,6 +109,7 @@ def _check_combinations(c) -> None:
     for name in ("num_attributes", "num_cpu_devices"):
         if getattr(c, name) < 0:
             _fail(name, f"must be >= 0; got {getattr(c, name)}")
+    _check_data(c)
     if c.dataset == "lfw" and c.crop == "original":
         _fail("crop", "--crop=original is CelebA's box of the aligned 218x178 image; for LFW's "
               "250x250 images use --crop=center150 (the authors' LFW crop) or center108")
@@ -102,3 +120,22 @@ def _check_combinations(c) -> None:
             _fail(name, f"must be > 0; got {getattr(c, name)}")
     if c.edit_attributes and not all(n.strip() for n in c.edit_attributes.split(",")):
         _fail("edit_attributes", f"expected comma-separated names; got {c.edit_attributes!r}")
+
+
+def _check_data(c) -> None:
+    if c.crop not in CROPS:
+        try:
+            parse_box(c.crop)
+        except ValueError as e:
+            _fail("crop", f"must be one of {', '.join(CROPS)}, auto or box:TOP,LEFT,HEIGHT,WIDTH; "
+                  f"{e}")
+    for name in ("val_fraction", "test_fraction"):
+        if not 0 < getattr(c, name) < 1:
+            _fail(name, f"must be in (0, 1): training validates on the validation split and "
+                  f"--mode=evaluate measures on the test split; got {getattr(c, name)}")
+    if c.val_fraction + c.test_fraction >= 1:
+        _fail("test_fraction", f"--val_fraction + --test_fraction must be < 1 to leave pictures "
+              f"to train on; got {c.val_fraction} + {c.test_fraction}")
+    if c.attributes_csv and c.dataset != "folder":
+        _fail("attributes_csv", f"labels the pictures of --dataset=folder; --dataset={c.dataset} "
+              "reads its own attribute files")

@@ -15,6 +15,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from vaegan_tf.config_checks import BOX, parse_box
+
 # The authors' crop of the 218x178 aligned image (rows 40:188, columns 15:163).
 ALIGNED_HEIGHT, ALIGNED_WIDTH = 218, 178
 ORIGINAL_BOX = (40, 15, 148, 148)  # top, left, height, width
@@ -56,7 +58,9 @@ def crop_resize(image: tf.Tensor, crop: str, image_size: int) -> tf.Tensor:
     image (the box scales with other sizes; the blur does not), a Gaussian blur of sigma
     sqrt(148 / image_size) / 2 against aliasing when shrinking, then a bicubic resize.
     crop="center108" is DCGAN's 108x108 centre crop, resized with an antialiased bicubic filter;
-    crop="center150" is the same with the 150x150 centre of LFW's 250x250 images (authors' code).
+    crop="center150" is the same with the 150x150 centre of LFW's 250x250 images (authors' code);
+    crop="square" with the largest centred square of any picture; crop="box:TOP,LEFT,HEIGHT,WIDTH"
+    with that box in pixels (stretched to a square if it is not one).
     """
     image = tf.convert_to_tensor(image)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
@@ -70,10 +74,17 @@ def crop_resize(image: tf.Tensor, crop: str, image_size: int) -> tf.Tensor:
             pixels = gaussian_blur(pixels, math.sqrt(box_height / image_size) / 2)
         pixels = tf.image.resize(pixels, [image_size, image_size], method="bicubic",
                                  antialias=False)
-    elif crop in CENTER_SIDES:
-        side = tf.minimum(CENTER_SIDES[crop], tf.minimum(height, width))
-        pixels = tf.image.crop_to_bounding_box(pixels, (height - side) // 2, (width - side) // 2,
-                                               side, side)
+    elif crop in CENTER_SIDES or crop == "square" or crop.startswith(BOX):
+        if crop.startswith(BOX):
+            # A box the picture does not hold fails here, so the picture is skipped or named.
+            top, left, box_height, box_width = parse_box(crop)
+            pixels = tf.image.crop_to_bounding_box(pixels, top, left, box_height, box_width)
+        else:
+            side = tf.minimum(height, width)
+            if crop in CENTER_SIDES:
+                side = tf.minimum(CENTER_SIDES[crop], side)
+            pixels = tf.image.crop_to_bounding_box(pixels, (height - side) // 2,
+                                                   (width - side) // 2, side, side)
         pixels = tf.image.resize(pixels, [image_size, image_size], method="bicubic",
                                  antialias=True)
     else:
