@@ -6,6 +6,7 @@
     tensorboard/       training summaries; evaluate/ (offline modes), projector/ (--mode=embed)
     export/            SavedModels for TF Serving, models.config, vaegan.keras (export/)
     data/              the synthetic faces (--dataset=synthetic without --data_dir)
+    folder_index.json  --dataset=folder: the pictures the run trains on, checked on resume
     cache/             preprocessed crops of splits too big for memory (--cache=file/auto)
     classifier/, regressor/   evaluation's attribute networks, trained once and kept
     metrics.jsonl      one line per --mode=evaluate; benchmark.json, profile/: --mode=benchmark
@@ -54,6 +55,7 @@ class Workdir:
     export = property(lambda self: self.join("export"))
     data = property(lambda self: self.join("data"))
     cache = property(lambda self: self.join("cache"))
+    folder_index = property(lambda self: self.join("folder_index.json"))
     classifier = property(lambda self: self.join("classifier"))
     regressor = property(lambda self: self.join("regressor"))
     metrics = property(lambda self: self.join("metrics.jsonl"))

@@ -1,5 +1,5 @@
 """Images in, batches out: the sources (a CelebA folder, TFDS `celeb_a`, LFW, the synthetic
-faces), their preprocessing, caches and corrupt-image handling, and the tf.data pipeline
+faces, any folder of pictures), their preprocessing, caches and corrupt-image handling, and the tf.data pipeline
 (pipeline.py) that joins them. The names below are the layer's interface to the layers above.
 """
 
@@ -13,10 +13,11 @@ from vaegan_tf.data.sources import (
                                     attribute_names,
                                     load_index,
                                     present,
+                                    require_attributes,
                                     split_size,
 )
 from vaegan_tf.data.tfds_source import TFDSIndex
 
 __all__ = ["PRESENT_ABOVE", "SPLITS", "CorruptImages", "ImageIndex", "Index", "TFDSIndex",
-           "attribute_names", "load_index", "make_dataset", "present", "split_size",
+           "attribute_names", "load_index", "make_dataset", "present", "require_attributes", "split_size",
            "training_stream"]

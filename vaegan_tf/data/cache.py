@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -38,6 +39,29 @@ MANIFEST, CROPS, ATTRIBUTES = "manifest.json", "crops.u8", "attributes.f4"
 # --cache=auto keeps a split's uint8 crops in memory when they fit in this many bytes: at 64x64
 # that is ~87k images (the demo, or CelebA's validation and test splits, but not its training set).
 CACHE_BYTES = 1 << 30
+# A split's first pass shows a progress bar (Keras's Progbar) from this many images on.
+PROGRESS_FROM = 2000
+
+
+class _Progress:
+    """Counts the images of a first decoding pass, drawn as Keras's progress bar on a large split."""
+
+    def __init__(self, expected: int | None, what: str):
+        self.count = 0
+        self.bar = None
+        if expected is not None and expected >= PROGRESS_FROM:
+            logging.info("Decoding %d images of %s (once: later passes read the cache)",
+                         expected, what)
+            self.bar = keras.utils.Progbar(expected, unit_name="image")
+
+    def step(self) -> None:
+        self.count += 1
+        if self.bar is not None and self.count % 256 == 0:
+            self.bar.update(self.count)
+
+    def done(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.count, finalize=True)
 
 
 def choose(config: Config, images: int | None) -> str:
@@ -57,6 +81,8 @@ def _fingerprint(config: Config, index, split: str) -> str:
             digest.update(name.encode() + b"\0")
         digest.update(np.ascontiguousarray(index.attributes).tobytes())
         digest.update(np.ascontiguousarray(index.partition).tobytes())
+        if index.sizes is not None:  # a folder's picture replaced under the same name
+            digest.update(np.ascontiguousarray(index.sizes).tobytes())
     else:
         digest.update(index.builder.info.full_name.encode())
         digest.update(os.path.abspath(index.builder.data_dir).encode())
@@ -69,9 +95,10 @@ def folder(config: Config, index, split: str) -> str:
 
 
 def build(path: str, examples: tf.data.Dataset, attributes: int,
-          skipped: Callable[[], list[str]] = list) -> dict:
-    """Writes one pass of (uint8 crop, attributes) as the arrays of a cache at `path`, atomically."""
-    start, count = time.perf_counter(), 0
+          skipped: Callable[[], list[str]] = list, expected: int | None = None) -> dict:
+    """Writes one pass of (uint8 crop, attributes) as the arrays of a cache at `path`, atomically
+    (`expected`: about how many, for the progress bar)."""
+    start, progress = time.perf_counter(), _Progress(expected, path)
     with atomic_path(path) as tmp:
         os.makedirs(tmp)
         with corrupt_lib.raise_data_errors(), open(os.path.join(tmp, CROPS), "wb") as crops, \
@@ -79,7 +106,9 @@ def build(path: str, examples: tf.data.Dataset, attributes: int,
             for image, attrs in examples.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
                 crops.write(image.tobytes())
                 attrs_file.write(attrs.astype("<f4").tobytes())
-                count += 1
+                progress.step()
+        progress.done()
+        count = progress.count
         manifest = {"images": count, "attributes": attributes,
                     "image_shape": list(examples.element_spec[0].shape), "version": VERSION,
                     "skipped_corrupt": skipped()}
@@ -114,7 +143,7 @@ def _read_manifest(path: str) -> dict | None:
 
 
 def file_arrays(config: Config, index, split: str, corrupt: CorruptImages | None,
-                decoded: Callable[[CorruptImages], tf.data.Dataset]
+                decoded: Callable[[CorruptImages], tf.data.Dataset], expected: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(crops uint8 [N, S, S, 3], attributes float32 [N, A]) of a split, memory-mapped from its
     file cache, which is built first (one pass of `decoded`) if needed."""
@@ -126,7 +155,7 @@ def file_arrays(config: Config, index, split: str, corrupt: CorruptImages | None
         check_writable(config.cache_dir)
         logging.info("Building the %s cache in %s (one pass of decoding)", split, path)
         found = CorruptImages()
-        manifest = build(path, decoded(found), len(index.attribute_names), found.names)
+        manifest = build(path, decoded(found), len(index.attribute_names), found.names, expected)
     if corrupt is not None:
         # Images skipped when the cache was built stay skipped: report them in every run.
         for name in manifest.get("skipped_corrupt", []):
@@ -136,8 +165,10 @@ def file_arrays(config: Config, index, split: str, corrupt: CorruptImages | None
         raise DataError(f"the {split} split of {config.data_dir} has no readable images")
     crops = np.memmap(os.path.join(path, CROPS), np.uint8, "r",
                       shape=(n, *manifest["image_shape"]))
-    attributes = np.memmap(os.path.join(path, ATTRIBUTES), "<f4", "r",
-                           shape=(n, manifest["attributes"]))
+    # mmap cannot map the empty file of a folder without attributes.
+    attributes = (np.memmap(os.path.join(path, ATTRIBUTES), "<f4", "r",
+                            shape=(n, manifest["attributes"])) if manifest["attributes"]
+                  else np.zeros((n, 0), np.float32))
     return crops, attributes
 
 
@@ -154,11 +185,12 @@ def memory_arrays(examples: tf.data.Dataset, expected: int | None
                     else np.zeros((0, *attr_spec.shape), np.float32))
         crops = np.empty((expected, *image_spec.shape), np.uint8)
         attributes = np.empty((expected, *attr_spec.shape), np.float32)
-        count = 0
+        progress = _Progress(expected, "a split into memory")
         for image, attrs in examples.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
-            crops[count], attributes[count] = image, attrs
-            count += 1
-    return crops[:count], attributes[:count]
+            crops[progress.count], attributes[progress.count] = image, attrs
+            progress.step()
+        progress.done()
+    return crops[:progress.count], attributes[:progress.count]
 
 
 def gather(crops: np.ndarray, attributes: np.ndarray, indices: tf.Tensor
@@ -178,5 +210,14 @@ def in_order(crops: np.ndarray, attributes: np.ndarray,
     ds = tf.data.Dataset.range(len(crops))
     if input_context is not None:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    ds = ds.batch(256).map(lambda idx: gather(crops, attributes, idx))
-    return ds.unbatch()
+    return unbatch(ds.batch(256).map(lambda idx: gather(crops, attributes, idx)))
+
+
+def unbatch(batches: tf.data.Dataset) -> tf.data.Dataset:
+    """`batches.unbatch()` for elements (images, attributes, ...), also when there are no
+    attributes (a folder without --attributes_csv): TensorFlow 2.21's unbatch crashes the process
+    (segfault) on a [k, 0] component, so those are dropped before it and re-made after."""
+    if batches.element_spec[1].shape[-1] != 0:
+        return batches.unbatch()
+    return (batches.map(lambda images, attrs, *rest: (images, *rest)).unbatch()
+            .map(lambda images, *rest: (images, tf.zeros([0], tf.float32), *rest)))

@@ -60,8 +60,9 @@ def raise_data_errors():
 class CorruptImages:
     """The distinct images skipped as corrupt, recorded from inside tf.data (--skip_corrupt)."""
 
-    def __init__(self):
+    def __init__(self, log_each: bool = True):
         self._names: set[str] = set()
+        self.log_each = log_each  # a warning per image; else the caller summarises them
         self._lock = threading.Lock()  # tf.data calls back from its own threads
 
     @property
@@ -78,8 +79,9 @@ class CorruptImages:
                 return  # an uncached pipeline meets the same file again every pass
             self._names.add(name)
             count = len(self._names)
-        logging.warning("Skipped %s: corrupt, truncated or not an image (%d skipped so far)",
-                        name, count)
+        if self.log_each:
+            logging.warning("Skipped %s: corrupt, truncated or not an image (%d skipped so far)",
+                            name, count)
 
     def _record_tensor(self, name: tf.Tensor) -> tf.Tensor:
         self.record(name.numpy().decode("utf-8", "replace"))

@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class ImageIndex:
-    """The images of a file-based dataset (CelebA, LFW, the synthetic faces) with their
+    """The images of a file-based dataset (CelebA, LFW, the synthetic faces, a folder) with their
     attributes and split, in file order."""
 
     filenames: list[str]  # absolute paths
@@ -17,12 +17,18 @@ class ImageIndex:
     attribute_names: tuple[str, ...]
     partition: np.ndarray  # int64 [N]: 0 train, 1 validation, 2 test
     landmarks: np.ndarray | None = None  # int32 [N, 10] (LANDMARKS order) when the file exists
+    # --dataset=folder only (folder.py): file sizes, the folder, and the files skipped by reason.
+    sizes: np.ndarray | None = None  # int64 [N] bytes
+    root: str = ""
+    skipped: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __len__(self) -> int:
         return len(self.filenames)
 
     def subset(self, mask: np.ndarray) -> "ImageIndex":
         keep = np.flatnonzero(mask)
-        return ImageIndex([self.filenames[i] for i in keep], self.attributes[keep],
-                           self.attribute_names, self.partition[keep],
-                           None if self.landmarks is None else self.landmarks[keep])
+        return dataclasses.replace(
+            self, filenames=[self.filenames[i] for i in keep], attributes=self.attributes[keep],
+            partition=self.partition[keep],
+            landmarks=None if self.landmarks is None else self.landmarks[keep],
+            sizes=None if self.sizes is None else self.sizes[keep])

@@ -10,6 +10,7 @@ import tensorflow as tf
 from vaegan_tf.config import Config
 from vaegan_tf.data import tfds_source
 from vaegan_tf.data.celeba import read_celeba
+from vaegan_tf.data.folder import read_folder
 from vaegan_tf.data.index import ImageIndex
 from vaegan_tf.data.lfw import read_lfw
 from vaegan_tf.data.synthetic import ensure_synthetic
@@ -42,6 +43,9 @@ def load_index(config: Config) -> Index:
         return tfds_source.load(config.data_dir, config.tfds_manual_dir)
     if config.dataset == "lfw":
         return read_lfw(config.data_dir)
+    if config.dataset == "folder":
+        return read_folder(config.data_dir, config.val_fraction, config.test_fraction,
+                           config.attributes_csv)
     if config.dataset == "synthetic":
         ensure_synthetic(config.data_dir, config.synthetic_images, config.seed)
     return read_celeba(config.data_dir)
@@ -50,6 +54,14 @@ def load_index(config: Config) -> Index:
 def attribute_names(config: Config) -> tuple[str, ...]:
     """The labels of the attribute vectors that `make_dataset(config, ...)` yields."""
     return load_index(config).attribute_names
+
+
+def require_attributes(index: Index, what: str) -> None:
+    """Raises a DataError unless the images come with attributes (only a folder may lack them)."""
+    if not index.attribute_names:
+        raise DataError(f"{what} needs attributes, and the pictures of --dataset=folder have none: "
+                        "pass --attributes_csv=FILE (a file-name column, then one 0/1 or -1/1 "
+                        "column per attribute; docs/data.md)")
 
 
 def split_size(index: Index, split: str) -> int | None:

@@ -39,15 +39,31 @@ def image_name(index: int) -> str:
     return f"{index + 1:06d}.jpg"
 
 
-def _render(image_dir: str, seed: int, num_images: int) -> list[list[bool]]:
+def _render(image_dir: str, seed: int, num_images: int,
+            name=image_name, **save) -> list[list[bool]]:
+    """Draws the faces into image_dir/name(index) (PIL's `save` options: JPEG by default)."""
+    save = save or {"format": "JPEG", "quality": _JPEG_QUALITY}
     rows = []
     for index in range(num_images):
         rng = np.random.default_rng([seed, index])
         attributes = sample_attributes(rng)
-        draw_face(rng, attributes).save(os.path.join(image_dir, image_name(index)), "JPEG",
-                                        quality=_JPEG_QUALITY)
+        draw_face(rng, attributes).save(os.path.join(image_dir, name(index)), **save)
         rows.append([attributes[name] for name in ATTRIBUTE_NAMES])
     return rows
+
+
+def write_picture_folder(root: str, num_images: int, seed: int) -> tuple[str, str]:
+    """The same faces as `ensure_synthetic`'s, as a plain folder of lossless PNGs for
+    --dataset=folder: (root/pictures, the folder; root/attributes.csv, their attributes)."""
+    pictures = os.path.join(root, "pictures")
+    os.makedirs(pictures, exist_ok=True)
+    rows = _render(pictures, seed, num_images, lambda i: f"{i + 1:06d}.png", format="PNG")
+    lines = ["filename," + ",".join(ATTRIBUTE_NAMES)]
+    lines += [f"{i + 1:06d}.png," + ",".join("1" if v else "0" for v in row)
+              for i, row in enumerate(rows)]
+    csv_path = os.path.join(root, "attributes.csv")
+    write_text(csv_path, "\n".join(lines) + "\n")
+    return pictures, csv_path
 
 
 def _partition(num_images: int) -> np.ndarray:

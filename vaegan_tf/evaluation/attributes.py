@@ -89,9 +89,10 @@ def attribute_mode(config: Config, workdir: str) -> dict:
         raise ConfigError("--mode=attributes finds attribute vectors in z of unconditional runs "
                           "(Sec 4.1.1); a conditional run takes y directly: use --mode=sample or "
                           "--mode=evaluate --protocol=table2")
+    index = data.load_index(config)
+    data.require_attributes(index, "--mode=attributes")
     model, step = inference.restored(config, workdir)
     run = Workdir(workdir)
-    index = data.load_index(config)
     names = index.attribute_names
     columns = chosen_attributes(config.edit_attributes, names)
     bs = config.batch_size

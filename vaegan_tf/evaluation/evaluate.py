@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from vaegan_tf import data
 from vaegan_tf.config import Config
@@ -95,7 +96,14 @@ def evaluate(config: Config, workdir: str) -> dict:
     test_x, test_y = inference.split_images(config, "test", n, index)
     train_x, train_y = inference.split_images(config, "train", n, index)
     test_y, train_y = data.present(config, test_y), data.present(config, train_y)  # LFW: scores
-    clf, info = classifier.load_or_train(config, workdir, index, test=(test_x, test_y))
+    labelled = bool(index.attribute_names)  # a folder without --attributes_csv has none
+    if labelled:
+        clf, info = classifier.load_or_train(config, workdir, index, test=(test_x, test_y))
+    else:
+        clf, info = None, {}
+        logging.info("No attributes (--dataset=folder without --attributes_csv): the attribute "
+                     "classifier's metrics (fd_attr_*, kid_attr_*) and the attribute kNN are left "
+                     "out")
 
     rng = np.random.default_rng(config.sample_seed)
     z = rng.standard_normal((len(test_x), config.latent_dim)).astype(np.float32)
@@ -108,25 +116,24 @@ def evaluate(config: Config, workdir: str) -> dict:
     record.update(step=step, model=config.model, workdir=os.path.abspath(workdir),
                   time=datetime.datetime.now().isoformat(timespec="seconds"),
                   images=len(test_x), classifier_accuracy=info.get("test_accuracy_mean"))
-    real_f = classifier.predict_features(clf, test_x, bs)
     record["sharpness_samples"] = metrics.sharpness_ratio(samples, test_x)
-    record["fd_attr_samples"] = metrics.frechet_distance(
-        classifier.predict_features(clf, samples, bs), real_f)
-    record["kid_attr_samples"] = metrics.kid(
-        classifier.predict_features(clf, samples, bs), real_f)[0]
-    train_f = classifier.predict_features(clf, train_x[:len(test_x)], bs)
-    record["fd_attr_real"] = metrics.frechet_distance(train_f, real_f)
-    record["kid_attr_real"] = metrics.kid(train_f, real_f)[0]
+    compared = {"samples": samples, "real": train_x[:len(test_x)]}
     if recon is not None:
         record["pixel_mse"] = float(np.mean((test_x - recon) ** 2))
         record["sharpness_recon"] = metrics.sharpness_ratio(recon, test_x)
-        recon_f = classifier.predict_features(clf, recon, bs)
-        record["fd_attr_recon"] = metrics.frechet_distance(recon_f, real_f)
-        record["kid_attr_recon"] = metrics.kid(recon_f, real_f)[0]
+        compared["recon"] = recon
         if model.discriminator is not None:
             record["disl_mse"] = float(np.mean(
                 (_dis_features(model, test_x, bs) - _dis_features(model, recon, bs)) ** 2))
-    record.update(_knn(config, model, (train_x, train_y), (test_x, test_y), index.attribute_names))
+    if clf is not None:
+        real_f = classifier.predict_features(clf, test_x, bs)
+        for name, images in compared.items():
+            features = classifier.predict_features(clf, images, bs)
+            record[f"fd_attr_{name}"] = metrics.frechet_distance(features, real_f)
+            record[f"kid_attr_{name}"] = metrics.kid(features, real_f)[0]
+    if labelled or config.knn_dataset:
+        record.update(_knn(config, model, (train_x, train_y), (test_x, test_y),
+                           index.attribute_names))
     if config.inception_weights:
         record["fid"] = inception.inception_fid(config.inception_weights, test_x, samples, bs)
 

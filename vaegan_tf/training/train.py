@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Callable, Sequence
 
@@ -13,8 +14,9 @@ from absl import logging
 from vaegan_tf import data
 from vaegan_tf.config import Config
 from vaegan_tf.data import cache as cache_lib
-from vaegan_tf.data import corrupt
+from vaegan_tf.data import corrupt, folder
 from vaegan_tf.errors import CheckpointError, ConfigError, DataError
+from vaegan_tf.files import read_json, write_text
 from vaegan_tf.model.checkpoint import restore_discriminator
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing, distribute, faults, progress, summaries
@@ -30,7 +32,10 @@ def resolve_config(config: Config, workdir: str) -> Config:
     and, with --conditional, the length of the attribute vector y from the dataset."""
     config = Workdir(workdir).with_defaults(config)
     if config.conditional:
-        count = len(data.attribute_names(config))
+        names = data.attribute_names(config)
+        if not names:
+            data.require_attributes(data.load_index(config), "--conditional")
+        count = len(names)
         if config.num_attributes not in (0, count):
             raise ConfigError(f"--num_attributes={config.num_attributes}, but --dataset="
                               f"{config.dataset} has {count} attributes; leave it 0 to have it "
@@ -129,6 +134,21 @@ def _disl_checkpoint(config: Config) -> str | None:
     return path
 
 
+def _folder_record(index: data.ImageIndex, workdir: Workdir) -> dict | None:
+    """The folder's index to record for this run (None: already recorded and unchanged); a run
+    with checkpoints never resumes on a changed folder (folder.check_unchanged)."""
+    record = folder.index_record(index)
+    if not workdir.newest_checkpoint():
+        return record  # nothing trained yet: the folder as it is now is the run's
+    recorded = read_json(workdir.folder_index)
+    if not isinstance(recorded, dict) or "pictures" not in recorded:
+        raise CheckpointError(f"{workdir.folder_index} is missing or unreadable, so the "
+                              f"checkpoints of {workdir.path} cannot be matched to the pictures "
+                              f"under {index.root}; restore the file or train in a new --workdir")
+    folder.check_unchanged(recorded, index, workdir.folder_index)
+    return None
+
+
 class _Run:
     """One process's training: in the folder `out` it writes to (`workdir` for the chief)."""
 
@@ -143,11 +163,16 @@ class _Run:
             cache_lib.check_writable(config.cache_dir)  # before drawing or decoding anything
         distribute.per_replica_batch_size(config.batch_size, distribution)
         self.index = data.load_index(config)  # before writing anything: missing data leaves no trace
+        if config.dataset == "folder":
+            self.folder_record = _folder_record(self.index, Workdir(workdir))
         logging.info("Training on %s", distribution.description)
         keras.utils.set_random_seed(config.seed)
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
-        self.skipped = data.CorruptImages()  # filled only with --skip_corrupt
+        # Filled only with --skip_corrupt. A folder's decoding pass ends in one summary line
+        # (below) instead of a line per file.
+        self.skipped = data.CorruptImages(log_each=config.dataset != "folder"
+                                          or config.cache == "none")
         # Also before writing: building a file cache may stop at a corrupt image.
         # Global batches: fit() splits each across the replicas (and workers, shard_by_data).
         self.train_batches = data.training_stream(config, config.train_split, self.index,
@@ -156,7 +181,14 @@ class _Run:
                                             index=self.index, corrupt=self.skipped)
         self.val_ds = _validation_batches(config, self.index, self.validation,
                                           distribution.num_replicas)
+        if config.dataset == "folder":
+            summary = folder.skip_summary(self.index, self.skipped.names())
+            if summary:
+                logging.warning(summary)
         Workdir(out).write_config(config)
+        if config.dataset == "folder" and self.folder_record is not None:
+            # Compact: one entry per picture, for folders of 100k pictures and more.
+            write_text(Workdir(out).folder_index, json.dumps(self.folder_record) + "\n")
 
     def train(self, chief_callbacks: Sequence[ChiefCallback]) -> dict[str, float]:
         config, distribution = self.config, self.distribution
