@@ -1,13 +1,13 @@
 """The serving functions of the exported Enc and Dec: their signatures, inputs checked (a wrong
 shape or dtype is an InvalidArgument naming the input), JPEG/PNG in and out (saved_model.py
-writes them)."""
+writes them); the encoder takes any picture format training reads."""
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
-from vaegan_tf.data.decode import decode_picture
+from vaegan_tf.data.decode import decode_picture, has_picture_magic
 from vaegan_tf.data.preprocess import preprocess
 
 # Signature name -> the module's tf.function behind it, per exported model.
@@ -19,17 +19,14 @@ SIGNATURES = {
 
 
 def decode_images(image_bytes: tf.Tensor, crop: str, image_size: int) -> tf.Tensor:
-    """Encoded JPEG/PNG strings [B] -> float32 [B, S, S, 3] in [-1, 1], exactly as in training."""
+    """Encoded pictures [B] (any format training reads) -> float32 [B, S, S, 3] in [-1, 1], exactly as in training."""
 
     def one(args):
         contents, index = args
-        # decode_image would also take GIF and BMP, which training never sees; and its own error
-        # for non-image bytes does not say which input was at fault.
-        header = tf.strings.substr(contents, 0, 4)
-        is_image = tf.logical_or(tf.strings.substr(header, 0, 2) == b"\xff\xd8",
-                                 header == b"\x89PNG")
-        message = tf.strings.format("image_bytes[{}] is not a decodable JPEG or PNG image", index)
-        with tf.control_dependencies([tf.debugging.Assert(is_image, [message])]):
+        # decode_image's own error for non-image bytes does not say which input was at fault.
+        message = tf.strings.format("image_bytes[{}] is not a decodable picture (JPEG, PNG, GIF, "
+                                    "BMP or WebP)", index)
+        with tf.control_dependencies([tf.debugging.Assert(has_picture_magic(contents), [message])]):
             image = decode_picture(contents)  # upright by EXIF, alpha over white, as in training
         return preprocess(image, crop, image_size)
 

@@ -3,6 +3,7 @@ requests, bad inputs, and the client."""
 
 import base64
 import http.server
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import threading
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 from export_helpers import (
     LATENT,
     S,
@@ -58,6 +60,7 @@ PLAIN_TF = """
 import sys
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 encoder, decoder = tf.saved_model.load(sys.argv[1]), tf.saved_model.load(sys.argv[2])
 images = np.zeros((2, {s}, {s}, 3), np.float32)
 face = tf.io.encode_jpeg(tf.fill([218, 178, 3], tf.constant(128, tf.uint8)))
@@ -181,10 +184,25 @@ def test_wrong_shape_or_dtype_is_refused_by_the_signature(served):
 def test_undecodable_image_bytes_give_a_clear_error(served):
     encode_jpeg = served["encoder"].signatures["encode_jpeg"]
     with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"image_bytes\[1\] is not a decodable JPEG or PNG image"):
-        encode_jpeg(image_bytes=tf.constant([_faces()[0], b"GIF89a not a face"]))
-    with pytest.raises(tf.errors.InvalidArgumentError):
-        encode_jpeg(image_bytes=tf.constant([_faces()[0][:200]]))  # a truncated JPEG
+                       match=r"image_bytes\[1\] is not a decodable picture \(JPEG, PNG"):
+        encode_jpeg(image_bytes=tf.constant([_faces()[0], b"<html>not a face</html>"]))
+    for broken in (_faces()[0][:200], b"GIF89a not a face"):  # a truncated JPEG, a fake GIF
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            encode_jpeg(image_bytes=tf.constant([broken]))
+
+
+def test_encode_jpeg_takes_every_format_training_reads(served):
+    face = Image.open(io.BytesIO(_faces()[0])).convert("RGB")
+    encoded = []
+    for fmt, save in (("PNG", {}), ("WEBP", {"lossless": True}), ("BMP", {}), ("GIF", {})):
+        out = io.BytesIO()
+        (face.quantize(256) if fmt == "GIF" else face).save(out, fmt, **save)
+        encoded.append(out.getvalue())
+    mean = served["encoder"].signatures["encode_jpeg"](image_bytes=tf.constant(encoded))["mean"]
+    # PNG, WebP and BMP hold the same pixels: the same code; GIF's 256 colours one close to it.
+    np.testing.assert_allclose(mean[1], mean[0], atol=1e-5)
+    np.testing.assert_allclose(mean[2], mean[0], atol=1e-5)
+    assert np.abs(mean[3] - mean[0]).max() < 0.5 * np.abs(mean[0]).max()
 
 
 def test_client_command_line(served, tmp_path, capsys):

@@ -121,6 +121,24 @@ def _composited(image: tf.Tensor) -> tf.Tensor:
     return tf.ensure_shape(tf.cast(tf.round(blended), tf.uint8), [None, None, 3])
 
 
+# The first bytes of each format read here; WebP is RIFF, four size bytes, WEBP.
+MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+WEBP = (b"RIFF", b"WEBP")
+
+
+def looks_like_picture(head: bytes) -> bool:
+    """Whether a file's first 12 bytes open one of the formats decode_picture reads."""
+    return head.startswith(MAGIC) or (head[:4] == WEBP[0] and head[8:12] == WEBP[1])
+
+
+def has_picture_magic(contents: tf.Tensor) -> tf.Tensor:
+    """`looks_like_picture` in TensorFlow ops, for a string tensor of file bytes."""
+    matches = [tf.strings.substr(contents, 0, len(m)) == m for m in MAGIC]
+    matches.append(tf.logical_and(tf.strings.substr(contents, 0, 4) == WEBP[0],
+                                  tf.strings.substr(contents, 8, 4) == WEBP[1]))
+    return tf.reduce_any(tf.stack(matches))
+
+
 def decode_picture(contents: tf.Tensor) -> tf.Tensor:
     """A picture file's bytes (JPEG, PNG, GIF, BMP, WebP) -> uint8 [H, W, 3] RGB, upright, alpha
     composited on white; a GIF's first frame. Fails (InvalidArgumentError) on anything else."""

@@ -27,12 +27,11 @@ import os
 import numpy as np
 from absl import logging
 
+from vaegan_tf.data.decode import looks_like_picture
 from vaegan_tf.data.index import ImageIndex
 from vaegan_tf.errors import DataError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-# The first bytes of each format; WebP is RIFF....WEBP, checked apart.
-MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
 NOT_A_PICTURE, EMPTY, UNREADABLE, CORRUPT = "not a picture", "empty", "unreadable", "corrupt"
 REASONS = (NOT_A_PICTURE, EMPTY, UNREADABLE, CORRUPT)
 SHOWN = 5  # paths named in the skip summary
@@ -47,8 +46,7 @@ def _kind(path: str, size: int) -> str | None:
             head = f.read(12)
     except OSError:
         return UNREADABLE
-    is_webp = head[:4] == b"RIFF" and head[8:12] == b"WEBP"
-    return None if is_webp or head.startswith(MAGIC) else NOT_A_PICTURE
+    return None if looks_like_picture(head) else NOT_A_PICTURE
 
 
 def scan(root: str) -> tuple[list[str], list[int], dict[str, list[str]]]:
