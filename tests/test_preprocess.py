@@ -52,7 +52,9 @@ def test_original_crop_matches_scipy_reference(size):
 
 
 @pytest.mark.parametrize("crop, box", [("original", (40, 188, 15, 163)),
-                                       ("center108", (55, 163, 35, 143))])
+                                       ("center108", (55, 163, 35, 143)),
+                                       ("square", (20, 198, 0, 178)),
+                                       ("box:30,10,120,150", (30, 150, 10, 160))])
 def test_crop_box_is_exact(crop, box):
     top, bottom, left, right = box
     inside = np.zeros((218, 178, 3), np.uint8)
@@ -87,6 +89,27 @@ def test_center108_matches_pil_reference():
     actual = preprocess.preprocess(tf.constant(face), "center108", 64).numpy()
     # PIL's bicubic (a=-0.5) is also antialiased when shrinking; kernels differ in their edges.
     assert np.abs(actual - expected).mean() < 0.01
+
+
+@pytest.mark.parametrize("shape", [(120, 300), (300, 120), (64, 64)])
+def test_square_crop_of_any_aspect_matches_pil_reference(shape):
+    rng = np.random.default_rng(2)
+    picture = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    side = min(shape)
+    top, left = (shape[0] - side) // 2, (shape[1] - side) // 2
+    crop = Image.fromarray(picture[top:top + side, left:left + side]).resize((32, 32), Image.BICUBIC)
+    expected = np.asarray(crop, np.float64) / 127.5 - 1
+    actual = preprocess.preprocess(tf.constant(picture), "square", 32).numpy()
+    assert np.abs(actual - expected).mean() < 0.02
+
+
+def test_a_box_the_picture_does_not_hold_fails_to_decode():
+    # The pipeline then skips the picture as corrupt and names it (folder.skip_summary).
+    crop = tf.function(lambda image: preprocess.preprocess(image, "box:50,50,60,20", 32),
+                       input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+    assert crop(tf.zeros([110, 70, 3], tf.uint8)).shape == (32, 32, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        crop(tf.zeros([100, 100, 3], tf.uint8))  # as in tf.data: sizes known only at run time
 
 
 def test_image_size_128():
