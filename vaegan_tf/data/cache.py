@@ -154,7 +154,7 @@ def file_arrays(config: Config, index, split: str, corrupt: CorruptImages | None
     if manifest is None:
         check_writable(config.cache_dir)
         logging.info("Building the %s cache in %s (one pass of decoding)", split, path)
-        found = CorruptImages()
+        found = CorruptImages(log_each=corrupt.log_each if corrupt is not None else True)
         manifest = build(path, decoded(found), len(index.attribute_names), found.names, expected)
     if corrupt is not None:
         # Images skipped when the cache was built stay skipped: report them in every run.
