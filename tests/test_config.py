@@ -52,6 +52,12 @@ def test_invalid_values_name_the_field(field, value):
         Config(**{field: value})
 
 
+def test_a_folder_dataset_needs_its_folder():
+    with pytest.raises(ConfigError, match="--data_dir: --dataset=folder reads every picture"):
+        Config(dataset="folder")
+    assert Config(dataset="folder", data_dir="pictures").crop == "square"  # --crop=auto
+
+
 def test_vae_disl_needs_a_workdir_named_but_not_present(tmp_path):
     with pytest.raises(ConfigError, match="--disl_from"):
         Config(model="vae_disl")

@@ -71,16 +71,27 @@ def test_flag_files_give_valid_configs():
     flags.FLAGS.unparse_flags()
 
 
-def _flag_file(name):
+def _flag_file(name, *more):
     from absl import flags
 
     import run  # noqa: F401  (defines the flags)
     flags.FLAGS.unparse_flags()
     try:
-        flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(ROOT, name)}"])
+        flags.FLAGS([sys.argv[0], f"--flagfile={os.path.join(ROOT, name)}", *more])
         return run.config_from_flags()
     finally:
         flags.FLAGS.unparse_flags()
+
+
+def test_folder_flags_train_the_demo_model_on_the_folder_given():
+    from vaegan_tf.errors import ConfigError
+    with pytest.raises(ConfigError, match="--data_dir"):
+        _flag_file("folder.flags")
+    folder, demo = _flag_file("folder.flags", "--data_dir=pictures"), _flag_file("demo.flags")
+    assert (folder.dataset, folder.data_dir, folder.crop) == ("folder", "pictures", "square")
+    where = {"workdir", "dataset", "data_dir", "crop", "skip_corrupt", "synthetic_images"}
+    differ = {k for k, v in folder.to_dict().items() if v != demo.to_dict()[k]}
+    assert differ <= where, differ - where
 
 
 RECIPE_FIELDS = ("init", "dis_passes", "llike_stop_target", "dec_batch", "dis_batch", "gan_fakes",

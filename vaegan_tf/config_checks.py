@@ -136,6 +136,9 @@ def _check_data(c) -> None:
     if c.val_fraction + c.test_fraction >= 1:
         _fail("test_fraction", f"--val_fraction + --test_fraction must be < 1 to leave pictures "
               f"to train on; got {c.val_fraction} + {c.test_fraction}")
+    if c.dataset == "folder" and not c.data_dir:
+        _fail("data_dir", "--dataset=folder reads every picture under --data_dir=DIR: name the "
+              "folder of your pictures")
     if c.attributes_csv and c.dataset != "folder":
         _fail("attributes_csv", f"labels the pictures of --dataset=folder; --dataset={c.dataset} "
               "reads its own attribute files")
