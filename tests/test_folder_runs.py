@@ -69,6 +69,7 @@ def test_mixed_formats_train_with_one_skip_line_resume_and_serve(mixed_run, tmp_
     assert (f"Skipped 5 of 53 files under {root}: 3 not a picture, 1 empty, 1 corrupt "
             "(notes.txt, scan.tif, text_named.png, empty.jpg, set0/truncated.jpg)") in lines[0]
     assert os.path.isfile(Workdir(workdir).folder_index)
+    assert "ran out of data" not in output  # the filtered validation split's length is known
 
     # Resume from step 4 to 6 in-process: the recorded folder index matches, training goes on.
     # (run.py's flags again, with a larger --train_steps.)

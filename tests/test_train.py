@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import tiny_config
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -14,6 +15,7 @@ from vaegan_tf.data import load_index
 from vaegan_tf.errors import CheckpointError
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing
+from vaegan_tf.training import train as train_lib
 from vaegan_tf.training.train import train_and_evaluate
 
 
@@ -190,3 +192,15 @@ def test_steps_per_execution_must_divide_the_logging_and_checkpoint_intervals():
     with pytest.raises(ConfigError, match="must divide --checkpoint_every=3"):
         tiny_config(checkpoint_every=3, steps_per_execution=2)
     assert tiny_config(steps_per_execution=2).steps_per_execution == 2
+
+
+@pytest.mark.parametrize("eval_batches,expected", [(2, 2), (9, 3)])
+def test_validation_of_a_filtered_split_has_a_known_length(eval_batches, expected):
+    # --skip_corrupt filters the split, so its length is unknown; Keras then warns "Your input ran
+    # out of data" at every validation (seen on a folder of 4000 pictures).
+    values = tf.data.Dataset.range(10).filter(lambda x: x % 3 > 0)  # 6 of them
+    batches = values.batch(2).map(lambda b: (tf.cast(b, tf.float32), b))
+    assert batches.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    validation = train_lib._validation_batches(tiny_config(eval_batches=eval_batches), None,
+                                               batches, replicas=1)
+    assert int(validation.cardinality()) == expected == len(list(validation))

@@ -82,7 +82,13 @@ def _validation_batches(config: Config, index, validation: tf.data.Dataset,
         if batches >= 0 and n is not None:
             validation = validation.apply(tf.data.experimental.assert_cardinality(
                 min(int(batches), n // config.batch_size)))
-    return distribute.shard_by_data(validation.take(config.eval_batches))
+    validation = validation.take(config.eval_batches)
+    if validation.cardinality() == tf.data.UNKNOWN_CARDINALITY:
+        # --skip_corrupt filters, so the length is unknown and Keras would warn "Your input ran
+        # out of data" at every validation: counted once (at most --eval_batches batches).
+        count = int(validation.reduce(0, lambda count, _: count + 1))
+        validation = validation.apply(tf.data.experimental.assert_cardinality(count))
+    return distribute.shard_by_data(validation)
 
 
 def _restore(model: VAEGAN, config: Config, workdir: str,
