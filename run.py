@@ -15,9 +15,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ star
 
 from absl import app, flags, logging  # noqa: E402
 
+# `import vaegan_tf` imports TensorFlow to register the model's classes with Keras; here it waits
+# for console.import_tensorflow, so --help and flag errors answer at once (vaegan_tf/__init__.py).
+os.environ["VAEGAN_TF_LIGHT_IMPORT"] = "1"
 from vaegan_tf import config as config_lib  # noqa: E402
 from vaegan_tf import console  # noqa: E402
 from vaegan_tf.errors import Interrupted, UserError  # noqa: E402
+
+del os.environ["VAEGAN_TF_LIGHT_IMPORT"]  # processes started from here import as usual
 
 MODES = ("train", "evaluate", "export", "sample", "attributes", "embed", "benchmark")
 
@@ -95,6 +100,7 @@ def config_from_flags() -> config_lib.Config:
 
 
 def run(mode: str, config: config_lib.Config, workdir: str) -> None:
+    assert mode in MODES, mode  # --mode is a DEFINE_enum of MODES: absl refuses any other
     if config.checkpoint and mode in ("train", "benchmark"):
         raise UserError(f"--checkpoint is read by --mode=evaluate, export, sample, attributes and "
                         f"embed; --mode={mode} "
@@ -114,14 +120,11 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
         from vaegan_tf.workdir import Workdir
         explicit = {f.name for f in dataclasses.fields(config_lib.Config) if FLAGS[f.name].present}
         offline(mode, Workdir(workdir).offline_config(config, explicit), workdir)
-    elif mode == "benchmark":
+    else:  # benchmark
         from vaegan_tf.perf import benchmark
         benchmark.run_benchmark(config, workdir, steps=FLAGS.benchmark_steps,
                                 warmup=FLAGS.benchmark_warmup, peak_size=FLAGS.benchmark_matmul_size,
                                 compare=FLAGS.benchmark_compare, profile=FLAGS.benchmark_profile)
-    else:
-        raise UserError(f"--mode={mode} is not available in this version; "
-                        "use --mode=train, evaluate, attributes, sample, embed or export")
 
 
 def offline(mode: str, config: config_lib.Config, workdir: str) -> None:

@@ -104,3 +104,40 @@ def test_every_field_documents_itself_and_its_flag_says_the_same():
             assert tuple(flag.parser.enum_values) == f.metadata["choices"], f.name
             with pytest.raises(ConfigError, match=f"--{f.name}: must be one of"):
                 Config(**{f.name: "no_such_choice"})
+
+
+# The sets as they were kept by hand before the marks moved onto the fields.
+HAND_KEPT_RESUME_SAFE = {
+    "train_steps", "log_every", "eval_every", "image_every", "checkpoint_every", "keep_checkpoints",
+    "eval_batches", "data_dir", "disl_from", "export_every", "deterministic", "divergence_patience",
+    "lr_backoff", "max_recoveries", "cache", "cache_dir", "skip_corrupt", "tfds_manual_dir",
+    "attributes_csv", "step", "jit_compile", "steps_per_execution", "strategy", "num_cpu_devices",
+    "sync_batchnorm"}
+HAND_KEPT_OFFLINE = {
+    "classifier_dir", "classifier_steps", "inception_weights", "eval_images", "knn_dataset",
+    "knn_data_dir", "edit_attributes", "sample_seed", "checkpoint", "protocol", "runs",
+    "regressor_dir", "regressor_steps"}
+
+
+def test_field_sets_are_derived_from_the_marks_and_match_the_old_hand_kept_sets():
+    from vaegan_tf import config as config_lib
+    assert config_lib.OFFLINE_FIELDS == HAND_KEPT_OFFLINE
+    assert config_lib.RESUME_SAFE_FIELDS == HAND_KEPT_RESUME_SAFE | HAND_KEPT_OFFLINE
+    assert config_lib.OVERRIDABLE_FIELDS == {"data_dir", "batch_size"}
+    marks = {f.name: f.metadata["role"] for f in dataclasses.fields(Config)}
+    assert {n for n, r in marks.items() if r == config_lib.SHAPES} == (
+        set(marks) - config_lib.RESUME_SAFE_FIELDS)
+
+
+def test_a_new_field_is_marked_in_one_place():
+    from vaegan_tf import config as config_lib
+    wider = dataclasses.make_dataclass("Wider", [
+        ("new_offline", int, config_lib._field(0, "an offline setting", role=config_lib.OFFLINE)),
+        ("new_safe", int, config_lib._field(0, "a resume-safe one", role=config_lib.RESUME_SAFE,
+                                            overridable=True)),
+        ("new_shape", int, config_lib._field(0, "shapes the model")),
+    ], bases=(Config,), frozen=True)
+    offline, safe, overridable = config_lib.field_sets(wider)
+    assert offline - config_lib.OFFLINE_FIELDS == {"new_offline"}
+    assert safe - config_lib.RESUME_SAFE_FIELDS == {"new_offline", "new_safe"}
+    assert overridable - config_lib.OVERRIDABLE_FIELDS == {"new_safe"}

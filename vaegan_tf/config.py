@@ -34,30 +34,24 @@ PROTOCOLS = ("metrics", "table2")
 DEC_CONDITIONING = ("every", "input")
 DIS_CONDITIONING = ("projection", "fc")
 
-# Fields that may differ between a run and its resumption: they change how long or how loudly the
-# run goes, not what the checkpoint's variables mean.
-RESUME_SAFE_FIELDS = frozenset({
-    "train_steps", "log_every", "eval_every", "image_every", "checkpoint_every", "keep_checkpoints",
-    "eval_batches", "data_dir", "disl_from", "export_every",
-    "deterministic", "divergence_patience", "lr_backoff", "max_recoveries",  # fault handling
-    "cache", "cache_dir", "skip_corrupt", "tfds_manual_dir",  # where the same images come from
-    "attributes_csv",  # a folder's labels: their contents are checked on resume (folder.py)
-    "step", "jit_compile", "steps_per_execution",  # how the same update is computed
-    "strategy", "num_cpu_devices", "sync_batchnorm",  # a checkpoint of N replicas resumes on M
-})
-# Fields of the offline modes (evaluate, attributes, sample): they never shape a run.
-OFFLINE_FIELDS = frozenset({
-    "classifier_dir", "classifier_steps", "inception_weights", "eval_images", "knn_dataset",
-    "knn_data_dir", "edit_attributes", "sample_seed", "checkpoint",
-    "protocol", "runs", "regressor_dir", "regressor_steps",
-})
-RESUME_SAFE_FIELDS = RESUME_SAFE_FIELDS | OFFLINE_FIELDS
+# What a field is to a run, marked once on the field (`role=`); the sets below are derived.
+SHAPES = "shapes"  # the default: it defines the run, so a resumption must keep it
+RESUME_SAFE = "resume_safe"  # how long or loudly it runs, where the same data is: may change
+OFFLINE = "offline"  # read only by the offline modes (evaluate, attributes, sample, ...)
+ROLES = (SHAPES, RESUME_SAFE, OFFLINE)
 
 
-def _field(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
+def _field(default: Any, help: str, choices: tuple[str, ...] = (), *, role: str = SHAPES,
+           overridable: bool = False) -> Any:
     """A Config field with its --help text and, for a string of a fixed set, its choices: run.py
-    defines each flag from these and config_checks.validate checks them, so nothing drifts."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+    defines each flag from these and config_checks.validate checks them, so nothing drifts.
+
+    role: SHAPES, RESUME_SAFE or OFFLINE (above). overridable: an offline mode's command line may
+    replace the recorded value when the flag is given (the data moved, a smaller batch fits).
+    """
+    assert role in ROLES, role
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices,
+                                                        "role": role, "overridable": overridable})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +108,8 @@ class Config:
     real_vs_gen_weight: float = _field(0.5,
         "weight of real images in Dis's loss, fakes get the rest (authors: 0.5)")
     disl_from: str = _field("",
-        "vae_disl: workdir of an earlier gan/vaegan run whose Dis_l is the similarity")
+        "vae_disl: workdir of an earlier gan/vaegan run whose Dis_l is the similarity",
+        role=RESUME_SAFE)
     equilibrium_gate: bool = _field(True,
         "skip Dis/Dec updates when out of equilibrium (authors' code)")
     equilibrium: float = _field(0.68, "equilibrium gate centre")
@@ -155,19 +150,21 @@ class Config:
         "gamma (authors' annealer), constant (paper), or polynomial decay to 0", LR_SCHEDULES)
     weight_decay: float = _field(0.0,
         "decoupled weight decay (0 = off; the authors' code used 1e-5, the paper none)")
-    batch_size: int = _field(64, "images per training step (paper: 64)")
+    batch_size: int = _field(64, "images per training step (paper: 64)", overridable=True)
     train_steps: int = _field(62_500,
         "total optimizer steps, which a resumed run continues to (authors: 250 epochs of 250 "
-        "batches)")
+        "batches)", role=RESUME_SAFE)
     train_split: str = _field("train+val",
         "images trained on: train+val (authors) or train", TRAIN_SPLITS)
     seed: int = _field(0, "random seed for weights, noise, shuffling and synthetic data")
     deterministic: bool = _field(False,
-        "deterministic TF ops: a killed and resumed run ends bit-identical")
+        "deterministic TF ops: a killed and resumed run ends bit-identical", role=RESUME_SAFE)
     divergence_patience: int = _field(20,
-        "non-finite steps in a row before rolling back to the last checkpoint")
-    lr_backoff: float = _field(0.5, "learning-rate factor at each divergence rollback")
-    max_recoveries: int = _field(3, "divergence rollbacks allowed before stopping with an error")
+        "non-finite steps in a row before rolling back to the last checkpoint", role=RESUME_SAFE)
+    lr_backoff: float = _field(0.5, "learning-rate factor at each divergence rollback",
+        role=RESUME_SAFE)
+    max_recoveries: int = _field(3, "divergence rollbacks allowed before stopping with an error",
+        role=RESUME_SAFE)
 
     # --- speed and devices ---
     precision: str = _field("float32",
@@ -176,30 +173,33 @@ class Config:
         "(devices.py; docs/performance.md)", PRECISIONS)
     step: str = _field("fused",
         "train step: fused (shared cotangents, least backward work) or three_tape "
-        "(reference)", STEPS)
-    jit_compile: bool = _field(False, "XLA-compile the train step")
+        "(reference)", STEPS, role=RESUME_SAFE)
+    jit_compile: bool = _field(False, "XLA-compile the train step", role=RESUME_SAFE)
     steps_per_execution: int = _field(1,
         "train steps per call into the compiled step (Keras's callbacks run once per call); "
-        "must divide --log_every and --checkpoint_every")
+        "must divide --log_every and --checkpoint_every", role=RESUME_SAFE)
     strategy: str = _field("default",
-        "default (one device), mirrored (all local GPUs) or multi_worker (TF_CONFIG)", STRATEGIES)
+        "default (one device), mirrored (all local GPUs) or multi_worker (TF_CONFIG)", STRATEGIES,
+        role=RESUME_SAFE)
     num_cpu_devices: int = _field(0,
-        "split the CPU into N logical devices (to try strategies on a CPU)")
+        "split the CPU into N logical devices (to try strategies on a CPU)", role=RESUME_SAFE)
     sync_batchnorm: bool = _field(False,
-        "BatchNorm statistics over the global batch across replicas")
+        "BatchNorm statistics over the global batch across replicas", role=RESUME_SAFE)
 
     # --- data ---
     dataset: str = _field("celeba",
         "synthetic (embedded demo data), celeba (a CelebA folder), tfds, lfw (LFW with Kumar et "
         "al.'s lfw_attributes.txt), or folder (every picture under --data_dir)", DATASETS)
-    data_dir: str = _field("", "dataset folder (default for synthetic: WORKDIR/data)")
+    data_dir: str = _field("", "dataset folder (default for synthetic: WORKDIR/data)",
+        role=RESUME_SAFE, overridable=True)
     crop: str = _field("auto",
         "original (authors' CelebA 148x148 + blur), center108 (DCGAN), center150 (authors' LFW "
         "crop), square (the largest centred square), box:TOP,LEFT,HEIGHT,WIDTH (pixels), or auto: "
         "center150 for lfw, square for folder, else original")
     attributes_csv: str = _field("",
         "--dataset=folder: CSV of attributes, a file-name column (path under --data_dir) then one "
-        "column per attribute, 0/1 or -1/1; enables conditional models and attribute modes")
+        "column per attribute, 0/1 or -1/1; enables conditional models and attribute modes",
+        role=RESUME_SAFE)
     val_fraction: float = _field(0.1,
         "--dataset=folder: share of pictures in the validation split (by a hash of each path)")
     test_fraction: float = _field(0.1,
@@ -212,58 +212,66 @@ class Config:
         "light augmentation: small shifts, zoom, rotation, gamma/contrast/hue jitter")
     cache: str = _field("auto",
         "cache of preprocessed crops: auto (memory if it fits, else file if --cache_dir), "
-        "memory, file (arrays in --cache_dir) or none", CACHES)
-    cache_dir: str = _field("", "folder for --cache=file (default when training: WORKDIR/cache)")
+        "memory, file (arrays in --cache_dir) or none", CACHES, role=RESUME_SAFE)
+    cache_dir: str = _field("", "folder for --cache=file (default when training: WORKDIR/cache)",
+        role=RESUME_SAFE)
     skip_corrupt: bool = _field(False,
         "skip corrupt or truncated images (counted and reported) instead of stopping; always on "
-        "for --dataset=folder")
+        "for --dataset=folder", role=RESUME_SAFE)
     tfds_manual_dir: str = _field("",
         "--dataset=tfds: folder of CelebA's five original files (default: "
-        "DATA_DIR/downloads/manual)")
+        "DATA_DIR/downloads/manual)", role=RESUME_SAFE)
 
     # --- bookkeeping ---
-    log_every: int = _field(100, "steps between TensorBoard scalar writes (one Keras epoch)")
-    eval_every: int = _field(1000, "steps between validation passes (multiple of --log_every)")
-    eval_batches: int = _field(8, "batches per validation pass")
+    log_every: int = _field(100, "steps between TensorBoard scalar writes (one Keras epoch)",
+        role=RESUME_SAFE)
+    eval_every: int = _field(1000, "steps between validation passes (multiple of --log_every)",
+        role=RESUME_SAFE)
+    eval_batches: int = _field(8, "batches per validation pass", role=RESUME_SAFE)
     image_every: int = _field(1000,
-        "steps between sample/reconstruction grids (multiple of --log_every)")
+        "steps between sample/reconstruction grids (multiple of --log_every)", role=RESUME_SAFE)
     checkpoint_every: int = _field(1000,
-        "steps between checkpoints (one is also written at the end)")
-    keep_checkpoints: int = _field(3, "how many checkpoints to keep")
+        "steps between checkpoints (one is also written at the end)", role=RESUME_SAFE)
+    keep_checkpoints: int = _field(3, "how many checkpoints to keep", role=RESUME_SAFE)
     export_every: int = _field(0,
         "steps between SavedModel exports to WORKDIR/export (0 = only at the end); a multiple of "
-        "--checkpoint_every: only checkpointed, finite states are exported")
+        "--checkpoint_every: only checkpointed, finite states are exported", role=RESUME_SAFE)
 
     # --- evaluation, attribute vectors and sampling (--mode=evaluate/attributes/sample) ---
     # The checkpoint these modes and --mode=export read: a prefix (WORKDIR/checkpoints/ckpt-400)
     # or a folder (its newest); "" = the newest in WORKDIR/checkpoints. A missing one is an error.
     checkpoint: str = _field("",
         "export/evaluate/attributes/sample/embed: the checkpoint to read, a prefix "
-        "(WORKDIR/checkpoints/ckpt-400) or a folder (its newest); default: the newest")
+        "(WORKDIR/checkpoints/ckpt-400) or a folder (its newest); default: the newest",
+        role=OFFLINE)
     classifier_dir: str = _field("",
         "evaluate/attributes: attribute-classifier cache, shareable across runs on the same data "
-        "(default WORKDIR/classifier)")
+        "(default WORKDIR/classifier)", role=OFFLINE)
     classifier_steps: int = _field(1000,
-        "training steps of the attribute classifier (trained once, then cached)")
+        "training steps of the attribute classifier (trained once, then cached)", role=OFFLINE)
     inception_weights: str = _field("",
-        "evaluate: local InceptionV3 no-top .h5 weights; adds real FID")
+        "evaluate: local InceptionV3 no-top .h5 weights; adds real FID", role=OFFLINE)
     eval_images: int = _field(1000,
         "evaluate/attributes/embed: images per split (and samples) the metrics and the Projector "
-        "use, at most")
+        "use, at most", role=OFFLINE)
     knn_dataset: str = _field("",
-        "evaluate: kNN on a prepared TFDS dataset's label (e.g. cifar10) instead of the attributes")
+        "evaluate: kNN on a prepared TFDS dataset's label (e.g. cifar10) instead of the attributes",
+        role=OFFLINE)
     knn_data_dir: str = _field("",
-        "evaluate: TFDS data_dir holding --knn_dataset (default: TFDS's own)")
+        "evaluate: TFDS data_dir holding --knn_dataset (default: TFDS's own)", role=OFFLINE)
     edit_attributes: str = _field("",
-        "attributes: comma-separated attributes pictured (default: all)")
+        "attributes: comma-separated attributes pictured (default: all)", role=OFFLINE)
     sample_seed: int = _field(0,
-        "evaluate/attributes/sample: seed of prior samples and pictured faces")
+        "evaluate/attributes/sample: seed of prior samples and pictured faces", role=OFFLINE)
     protocol: str = _field("metrics",
-        "evaluate: metrics (default) or table2 (paper's Table 2, conditional models)", PROTOCOLS)
-    runs: int = _field(3, "evaluate --protocol=table2: repetitions over seeds for mean and std")
-    regressor_dir: str = _field("", "table2: attribute-regressor cache (default WORKDIR/regressor)")
+        "evaluate: metrics (default) or table2 (paper's Table 2, conditional models)", PROTOCOLS,
+        role=OFFLINE)
+    runs: int = _field(3, "evaluate --protocol=table2: repetitions over seeds for mean and std",
+        role=OFFLINE)
+    regressor_dir: str = _field("", "table2: attribute-regressor cache (default WORKDIR/regressor)",
+        role=OFFLINE)
     regressor_steps: int = _field(1000,
-        "table2: training steps of the attribute regressor (once, then cached)")
+        "table2: training steps of the attribute regressor (once, then cached)", role=OFFLINE)
 
     def __post_init__(self):
         # Defaults that depend on the dataset, resolved here so config.json records what ran.
@@ -328,3 +336,19 @@ class Config:
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError(f"cannot read config {path}: {e}") from None
         return cls.from_dict(values)
+
+
+def field_sets(cls: type = Config) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(offline, resume-safe, overridable) field names of a Config class, from the marks on its
+    fields: a new field is marked where it is defined, and nowhere else."""
+    fields = dataclasses.fields(cls)
+    return (frozenset(f.name for f in fields if f.metadata["role"] == OFFLINE),
+            frozenset(f.name for f in fields if f.metadata["role"] in (RESUME_SAFE, OFFLINE)),
+            frozenset(f.name for f in fields if f.metadata["overridable"]))
+
+
+# OFFLINE_FIELDS: read only by the offline modes; they never shape a run.
+# RESUME_SAFE_FIELDS: may differ between a run and its resumption (they change how long or how
+# loudly the run goes, or where the same data is, not what the checkpoint's variables mean).
+# OVERRIDABLE_FIELDS: recorded fields an offline mode's command line may still override.
+OFFLINE_FIELDS, RESUME_SAFE_FIELDS, OVERRIDABLE_FIELDS = field_sets()

@@ -24,15 +24,11 @@ import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
-from vaegan_tf.config import OFFLINE_FIELDS, RESUME_SAFE_FIELDS, Config
+from vaegan_tf.config import OFFLINE_FIELDS, OVERRIDABLE_FIELDS, RESUME_SAFE_FIELDS, Config
 from vaegan_tf.errors import CheckpointError
 from vaegan_tf.files import write_text
 from vaegan_tf.model.checkpoint import restore_networks
 from vaegan_tf.model.vaegan import VAEGAN
-
-# Recorded fields an offline mode's command line may still override when given explicitly.
-OVERRIDABLE = ("data_dir", "batch_size")
-
 
 def hyperparameters(config: Config) -> dict:
     """The fields that shape what a run learns: all but how long and loudly it runs, where its
@@ -140,15 +136,15 @@ class Workdir:
         return Config.from_dict(self.require_run())
 
     def offline_config(self, flags_config: Config, explicit: Iterable[str] = ()) -> Config:
-        """The recorded config, with OFFLINE_FIELDS from `flags_config` and the OVERRIDABLE fields
+        """The recorded config, with OFFLINE_FIELDS from `flags_config` and the OVERRIDABLE_FIELDS
         named in `explicit` (the flags the user actually gave); other flags are ignored, loudly."""
         values = self.require_run()
         explicit = set(explicit)
         # Offline fields replace the recorded ones before validation: a weights file given to an
         # earlier command may be gone now without making the run unreadable.
         values.update({f: getattr(flags_config, f) for f in OFFLINE_FIELDS})
-        values.update({f: getattr(flags_config, f) for f in OVERRIDABLE if f in explicit})
-        ignored = sorted(f for f in explicit - set(OFFLINE_FIELDS) - set(OVERRIDABLE)
+        values.update({f: getattr(flags_config, f) for f in OVERRIDABLE_FIELDS if f in explicit})
+        ignored = sorted(f for f in explicit - set(OFFLINE_FIELDS) - set(OVERRIDABLE_FIELDS)
                          if f in values and getattr(flags_config, f) != values[f])
         if ignored:
             logging.warning("Using %s for %s, not the flags given", self.config_file,
