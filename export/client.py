@@ -29,7 +29,11 @@ import urllib.error
 import urllib.request
 from typing import Any, Mapping, Sequence
 
-from vaegan_tf.errors import UserError
+# The client needs only UserError: vaegan_tf defers its TensorFlow import (vaegan_tf/__init__.py).
+os.environ["VAEGAN_TF_LIGHT_IMPORT"] = "1"
+from vaegan_tf.errors import UserError  # noqa: E402
+
+del os.environ["VAEGAN_TF_LIGHT_IMPORT"]
 
 REST_PORT = 8501  # tensorflow_model_server --rest_api_port
 GRPC_PORT = 8500  # tensorflow_model_server --port

@@ -44,8 +44,10 @@ def test_import_vaegan_tf_is_enough_to_load_a_saved_model(tmp_path):
     assert result.returncode != 0 and "Could not locate class 'VAEGAN'" in result.stderr
 
 
-def test_run_py_imports_no_tensorflow_before_it_needs_it():
-    result = _python("import sys, os; import run; "
+@pytest.mark.parametrize("module", ["run", "export.client"])
+def test_entry_points_import_no_tensorflow_before_they_need_it(module):
+    # run.py answers --help and flag errors at once; the REST client never needs TensorFlow.
+    result = _python(f"import sys, os; import {module}; "
                      "print('tensorflow' in sys.modules, 'VAEGAN_TF_LIGHT_IMPORT' in os.environ)")
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["False", "False"]
