@@ -49,5 +49,7 @@ def __dir__():
 
 
 if os.environ.get("VAEGAN_TF_LIGHT_IMPORT") != "1":
-    for _module in _KERAS_MODULES:
-        importlib.import_module(_module)
+    from vaegan_tf import console as _console
+    with _console._filtered_stderr():  # TensorFlow's native start-up notices stay off fd 2
+        for _module in _KERAS_MODULES:
+            importlib.import_module(_module)
