@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 
-import keras
 import tensorflow as tf
 from absl import logging
 
@@ -32,6 +31,7 @@ from vaegan_tf.errors import WriteError, os_reason
 from vaegan_tf.files import AlreadyExists, atomic_path, write_text
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training.checkpointing import CheckpointCallback
+from vaegan_tf.training.step_clock import StepCallback
 from vaegan_tf.workdir import Workdir
 
 MODELS_CONFIG = "models.config"
@@ -123,7 +123,7 @@ def log_written(step: int, written: dict[str, str | None]) -> None:
         logging.info("Exported step %d: %s", step, ", ".join(paths))
 
 
-class ExportCallback(keras.callbacks.Callback):
+class ExportCallback(StepCallback):
     """Exports every `every` steps (0 = never during training) and once when training ends, but
     only a state that `checkpoints` (the run's CheckpointCallback, placed before this callback)
     has just saved.
@@ -136,14 +136,12 @@ class ExportCallback(keras.callbacks.Callback):
     def __init__(self, workdir: str, every: int, checkpoints: CheckpointCallback):
         super().__init__()
         self.workdir, self.every, self.checkpoints = workdir, every, checkpoints
-        self.step = self.exported = 0
+        self.exported = -1
 
     def on_train_begin(self, logs=None):
-        self.step = int(self.model.step.numpy())
         self.exported = -1
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1  # counted on the host, like CheckpointCallback
         if self.every and self.step % self.every == 0:
             self._export()
 

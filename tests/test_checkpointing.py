@@ -9,6 +9,7 @@ from vaegan_tf.errors import CheckpointError
 from vaegan_tf.model.checkpoint import network_variables, restore_discriminator
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing
+from vaegan_tf.training.step_clock import StepClock
 from vaegan_tf.workdir import Workdir
 
 
@@ -75,7 +76,7 @@ def test_callback_saves_every_n_and_at_end_and_stops(tmp_path):
     manager = checkpointing.make_manager(model, str(tmp_path), config)
     ds = tf.data.Dataset.from_tensors(tf.zeros((8, 32, 32, 3))).repeat()
     model.fit(ds, epochs=3, steps_per_epoch=2, verbose=0,
-              callbacks=[checkpointing.CheckpointCallback(manager, 2, 5)])
+              callbacks=[StepClock([checkpointing.CheckpointCallback(manager, 2, 5)])])
     assert int(model.step.numpy()) == 5  # stopped inside the third epoch
     assert [int(p.rsplit("-", 1)[1]) for p in manager.checkpoints] == [2, 4, 5][-config.keep_checkpoints:]
 

@@ -5,6 +5,7 @@ import io
 import tensorflow as tf
 
 from vaegan_tf.training import progress
+from vaegan_tf.training.step_clock import StepClock
 
 
 def test_durations():
@@ -31,15 +32,17 @@ def test_a_line_never_passes_100_columns():
 class _Model:
     def __init__(self, step):
         self.step = tf.Variable(step, dtype=tf.int64)
+        self.steps_per_execution = 1
 
 
 def _epoch(verbose, stream):
     line = progress.ProgressLine(total_steps=10, batch_size=4, verbose=verbose, stream=stream)
-    line.set_model(_Model(6))
-    line.on_train_begin()
+    clock = StepClock([line])  # as training drives it: the step comes from the clock
+    clock.set_model(_Model(6))
+    clock.on_train_begin()
     for b in range(2):
-        line.on_train_batch_end(b, {"dec_loss": 1.0})
-    line.on_epoch_end(3, {"dec_loss": 1.0, "dis_loss": 0.5, "val_dec_loss": 2.0})
+        clock.on_train_batch_end(b, {"dec_loss": 1.0})
+    clock.on_epoch_end(3, {"dec_loss": 1.0, "dis_loss": 0.5, "val_dec_loss": 2.0})
 
 
 def test_an_epoch_prints_the_global_step_and_its_validation():

@@ -185,6 +185,32 @@ def test_steps_per_execution_logs_and_checkpoints_at_the_same_steps(tmp_path, da
         np.testing.assert_allclose(final2[k], final1[k], rtol=1e-4, atol=1e-6, err_msg=k)
 
 
+@pytest.mark.slow  # a run, then its resumption with exports
+@pytest.mark.parametrize("spe", [1, 2])
+def test_a_run_resumed_at_an_odd_step_acts_at_the_configured_steps(tmp_path, data_dir, spe):
+    # Stopped at step 3 (its --train_steps), then extended to 9: every count is the model's step,
+    # so scalars, validation, grids, checkpoints and exports land on multiples of their interval
+    # as in an uninterrupted run, and at the end. The first run has --steps_per_execution=1, as
+    # the resumed one's 2 would not reach an odd step.
+    from export.saved_model import exports
+    workdir = str(tmp_path / "run")
+    intervals = dict(log_every=2, eval_every=4, image_every=4, checkpoint_every=4,
+                     keep_checkpoints=10, data_dir=data_dir)
+    train_and_evaluate(tiny_config(train_steps=3, **intervals), workdir, verbose=0)
+    train_and_evaluate(tiny_config(train_steps=9, steps_per_execution=spe, **intervals), workdir,
+                       verbose=0, chief_callbacks=[exports(4)])
+
+    train = _tags(os.path.join(workdir, "tensorboard", "train"))
+    assert [e.step for e in train.Tensors("dis_loss")] == [2, 3, 4, 6, 8, 9]
+    assert [e.step for e in train.Tensors("samples")] == [3, 4, 8, 9]
+    val = _tags(os.path.join(workdir, "tensorboard", "validation"))
+    assert [e.step for e in val.Tensors("recon_mse")] == [3, 4, 8, 9]
+    ckpts = sorted(int(p.split("-")[-1].split(".")[0])
+                   for p in glob.glob(os.path.join(workdir, "checkpoints", "ckpt-*.index")))
+    assert ckpts == [3, 4, 8, 9]
+    assert sorted(int(v) for v in os.listdir(os.path.join(workdir, "export", "encoder"))) == [4, 8, 9]
+
+
 def test_steps_per_execution_must_divide_the_logging_and_checkpoint_intervals():
     from vaegan_tf.errors import ConfigError
     with pytest.raises(ConfigError, match="--steps_per_execution: must divide --log_every=2"):

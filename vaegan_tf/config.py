@@ -223,7 +223,7 @@ class Config:
         "DATA_DIR/downloads/manual)", role=RESUME_SAFE)
 
     # --- bookkeeping ---
-    log_every: int = _field(100, "steps between TensorBoard scalar writes (one Keras epoch)",
+    log_every: int = _field(100, "steps between TensorBoard scalar writes and progress lines (a log interval)",
         role=RESUME_SAFE)
     eval_every: int = _field(1000, "steps between validation passes (multiple of --log_every)",
         role=RESUME_SAFE)

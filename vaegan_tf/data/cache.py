@@ -1,7 +1,7 @@
 """Caches of the preprocessed uint8 crops, read by example index, so training can start at any step.
 
 --cache=memory decodes a split once into arrays in RAM; --cache=file writes the arrays once under
---cache_dir and maps them into memory in every later epoch and run; --cache=auto picks memory when
+--cache_dir and maps them into memory in every later pass and run; --cache=auto picks memory when
 a split fits in CACHE_BYTES, else file when --cache_dir is set, else none. Either way any
 example is read directly by its index, which the training stream (stream.py) needs to start at a
 resumed step without reading what came before it.

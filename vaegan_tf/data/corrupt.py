@@ -95,7 +95,7 @@ class CorruptImages:
 
 
 class SkippedImagesCallback(keras.callbacks.Callback):
-    """Adds `data/skipped_corrupt` to each epoch's logs, so TensorBoard charts it.
+    """Adds `data/skipped_corrupt` to each log interval's logs, so TensorBoard charts it.
 
     Place it before the TensorBoard logger in the callback list: Keras hands every callback the
     same logs dict in order.

@@ -2,7 +2,7 @@
 
 One face goes through two stages:
 1. `crop_uint8`: the deterministic part (crop, anti-alias blur, resize), rounded to uint8. This is
-   what the input pipeline caches, so later epochs skip JPEG decoding and resizing.
+   what the input pipeline caches, so later passes over the data skip JPEG decoding and resizing.
 2. `to_unit_range` after the random part used in training only (`flip`, optional `augment`).
 `preprocess` = stage 1 then scaling to [-1, 1]: exactly what training sees without augmentation,
 so a served encoder and a trained one get the same pixels.

@@ -1,7 +1,7 @@
 """`--mode=benchmark`: how fast training, the input pipeline and the machine's matmuls run.
 
 The train step's speed against the matmul peak, and its profile: timing.py.
-input_pipeline_throughput: images/s of the training pipeline decoding JPEG files every epoch
+input_pipeline_throughput: images/s of the training pipeline decoding JPEG files on every pass
 (--cache=none) and reading the preprocessed crops from the file cache's arrays (--cache=file).
 training_with_pipeline: training images/s fed by the real pipeline against the same model fed
 the same batches from in-memory tensors; the input pipeline's cost is the gap between them.

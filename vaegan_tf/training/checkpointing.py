@@ -7,7 +7,6 @@ import glob
 import os
 import shutil
 
-import keras
 import tensorflow as tf
 from absl import logging
 
@@ -15,6 +14,7 @@ from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError, WriteError, os_reason
 from vaegan_tf.model.checkpoint import UNREADABLE, first_line, make_checkpoint
 from vaegan_tf.model.forward import all_finite
+from vaegan_tf.training.step_clock import StepCallback
 from vaegan_tf.workdir import Workdir
 
 
@@ -71,19 +71,18 @@ def save(manager: tf.train.CheckpointManager, model, step: int) -> str | None:
     return path
 
 
-class CheckpointCallback(keras.callbacks.Callback):
+class CheckpointCallback(StepCallback):
     """Saves every `every` steps and when fit() ends; stops training at `train_steps`."""
 
     def __init__(self, manager: tf.train.CheckpointManager, every: int, train_steps: int):
         super().__init__()
         self.manager, self.every, self.train_steps = manager, every, train_steps
-        self.step = self.saved = 0
+        self.saved = 0
 
     def on_train_begin(self, logs=None):
-        self.step = self.saved = int(self.model.step.numpy())
+        self.saved = self.step  # the checkpoint it resumed from, or none at step 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1  # counted on the host: reading model.step would sync with the device
         if self.step % self.every == 0:
             self._save()
         if self.step >= self.train_steps:

@@ -14,13 +14,14 @@ import tensorflow as tf
 from absl import logging
 
 from vaegan_tf.errors import DivergenceError, Interrupted  # noqa: F401  (re-exported)
+from vaegan_tf.training.step_clock import StepCallback
 
 
-class DivergenceGuard(keras.callbacks.Callback):
+class DivergenceGuard(StepCallback):
     """Stops fit() once `patience` steps in a row were non-finite; `recover()` then rolls back.
 
-    It looks at the model's on-device streak counter every `patience` steps only, so the train
-    step never waits on the host. Recovery restores the newest checkpoint (checkpoints are only
+    It looks at the model's on-device worst streak at every multiple of `patience` steps only,
+    so the train step never waits on the host. Recovery restores the newest checkpoint (checkpoints are only
     written from finite, non-diverging states) and sets the learning rate to `backoff` times the
     rate in use when the run diverged: x0.5, then x0.25, ... of the original.
     """
@@ -30,14 +31,13 @@ class DivergenceGuard(keras.callbacks.Callback):
         super().__init__()
         self.manager, self.patience = manager, patience
         self.backoff, self.max_recoveries = backoff, max_recoveries
-        self.recoveries, self.pending, self.batches = 0, False, 0
+        self.recoveries, self.pending = 0, False
 
     def on_train_begin(self, logs=None):
-        self.pending, self.batches = False, 0
+        self.pending = False
 
     def on_train_batch_end(self, batch, logs=None):
-        self.batches += 1
-        if self.batches % self.patience:
+        if self.step % self.patience:
             return
         if int(self.model.worst_streak.numpy()) >= self.patience:
             self.pending = True

@@ -1,6 +1,6 @@
 """The training progress line: the global step of the total, images/s, time left and a few losses.
 
-Keras's own bar counts "Epoch 3/40" of --log_every steps and prints every metric (14 for a
+Keras's own bar counts fit()'s "Epoch 3/40", our log intervals of --log_every steps, and prints every metric (14 for a
 vaegan, 665 characters); the rest stay in TensorBoard. Lines fit 100 columns.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-import keras
+from vaegan_tf.training.step_clock import StepCallback
 
 # The losses worth a glance, in this order; a model shows the first four it has.
 SHOWN = ("enc_loss", "dec_loss", "dis_loss", "recon_mse", "d_real", "d_prior")
@@ -40,7 +40,7 @@ def progress_text(step: int, total: int, rate: float, seconds_left: float | None
     return (f"{head}  {losses}" if losses else head)[:WIDTH]
 
 
-class ProgressLine(keras.callbacks.Callback):
+class ProgressLine(StepCallback):
     """verbose=1: a line every --log_every steps, redrawn live in between on a terminal;
     verbose=2: only those lines; 0: nothing. Validation results get a line of their own."""
 
@@ -49,11 +49,11 @@ class ProgressLine(keras.callbacks.Callback):
         self.total, self.batch_size, self.verbose = total_steps, batch_size, verbose
         self.stream = stream or sys.stdout
         self.live = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
-        self.step = self.first = 0
+        self.first = 0
         self.start = self.drawn = 0.0
 
     def on_train_begin(self, logs=None):
-        self.step = self.first = int(self.model.step.numpy())
+        self.first = self.step
         self.start = self.drawn = time.perf_counter()
 
     def _text(self, logs) -> str:
@@ -64,7 +64,6 @@ class ProgressLine(keras.callbacks.Callback):
         return progress_text(self.step, self.total, rate, left, logs or {})
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
         now = time.perf_counter()
         if self.live and now - self.drawn >= REFRESH_S:
             self.drawn = now

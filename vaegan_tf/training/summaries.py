@@ -12,6 +12,7 @@ import tensorflow as tf
 from absl import logging
 
 from vaegan_tf.images import image_grid, side_by_side, write_png
+from vaegan_tf.training.step_clock import StepCallback
 from vaegan_tf.workdir import Workdir
 
 
@@ -20,31 +21,30 @@ def learning_rate(optimizer) -> float:
     return float(keras.ops.convert_to_numpy(lr))
 
 
-class Throughput(keras.callbacks.Callback):
-    """Adds `img/s` (images per second since the epoch began) to the logs the progress bar shows."""
+class Throughput(StepCallback):
+    """Adds `img/s` (images per second since the log interval began) to the logs the progress bar shows."""
 
     def __init__(self, batch_size: int):
         super().__init__()
         self.batch_size = batch_size
-        self.start = time.perf_counter()
-        self.batches = 0
+        self.start, self.first = time.perf_counter(), 0
         self.rate = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.batches = time.perf_counter(), 0
+        self.start, self.first = time.perf_counter(), self.step
 
     def on_train_batch_end(self, batch, logs=None):
-        self.batches += 1
-        self.rate = self.batches * self.batch_size / max(time.perf_counter() - self.start, 1e-9)
+        done = self.step - self.first
+        self.rate = done * self.batch_size / max(time.perf_counter() - self.start, 1e-9)
         if logs is not None:
             logs["img/s"] = self.rate
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:  # the one-line-per-epoch progress bar (--verbose=2) reads these
+        if logs is not None:  # the one-line-per-interval progress bar (--verbose=2) reads these
             logs["img/s"] = self.rate
 
 
-class TensorBoardLogger(keras.callbacks.Callback):
+class TensorBoardLogger(StepCallback):
     """Writes every logged quantity at the global step, and image grids every `image_every` steps.
 
     Training and validation values share tags and go to `train/` and `validation/` writers, so
@@ -65,13 +65,6 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self.samples_dir = run.samples
         os.makedirs(self.samples_dir, exist_ok=True)
         self.writers = {s: run.summary_writer(s) for s in ("train", "validation")}
-        self.step = 0
-
-    def on_train_begin(self, logs=None):
-        self.step = int(self.model.step.numpy())
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
 
     def write_scalars(self, split: str, values: dict) -> None:
         with self.writers[split].as_default(step=self.step):

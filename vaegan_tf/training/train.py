@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Callable, Sequence
 
 import keras
@@ -20,7 +19,7 @@ from vaegan_tf.files import read_json, write_text
 from vaegan_tf.model.checkpoint import restore_discriminator
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing, distribute, faults, progress, summaries
-from vaegan_tf.training.per_step import PerStep
+from vaegan_tf.training.step_clock import StepClock
 from vaegan_tf.workdir import Workdir
 
 SAMPLE_GRID = 64  # samples from a fixed z per grid (8x8)
@@ -116,7 +115,7 @@ def train_and_evaluate(config: Config, workdir: str, verbose: int = 1,
                        chief_callbacks: Sequence[ChiefCallback] = ()) -> dict[str, float]:
     """Trains `config.model` to `config.train_steps` total steps in `workdir`, resuming if it can.
 
-    Returns the last epoch's logs (training and validation metrics). Under
+    Returns the final validation's metrics. Under
     --strategy=multi_worker every worker calls it with the same arguments; only the chief writes
     into `workdir`, the others into temporary folders (distribute.py). `chief_callbacks` are
     called as f(workdir, checkpoints) on the chief to make callbacks run after each checkpoint.
@@ -153,6 +152,26 @@ def _folder_record(index: data.ImageIndex, workdir: Workdir) -> dict | None:
                               f"under {index.root}; restore the file or train in a new --workdir")
     folder.check_unchanged(recorded, index, workdir.folder_index)
     return None
+
+
+def _log_intervals(config: Config, start: int) -> tuple[int, bool, dict]:
+    """(steps, whether fit() validates, fit()'s arguments) for the next fit() from step `start`:
+    log intervals (fit's "epochs") that end at multiples of --log_every, or at --train_steps.
+
+    The callbacks log, validate (every --eval_every) and draw grids (every --image_every) at
+    interval ends, so those happen at the same steps whether or not the run resumed. A run resumed
+    between two multiples (from a checkpoint written at --train_steps, on a signal or by a
+    divergence rollback) first runs the steps up to the next multiple in a fit() of its own; so
+    does the last stretch when --train_steps is no multiple. That last one does not validate: its
+    end is no multiple of --eval_every, and the run's end has its own validation.
+    """
+    first = start // config.log_every  # fit() numbers the intervals; validation_freq counts them
+    left = config.train_steps - start
+    steps = min(config.log_every - start % config.log_every, left)
+    intervals = 1 if steps < config.log_every else left // config.log_every
+    return steps * intervals, (start + steps) % config.log_every == 0, dict(
+        initial_epoch=first, epochs=first + intervals, steps_per_epoch=steps,
+        validation_freq=config.eval_every // config.log_every)
 
 
 class _Run:
@@ -254,29 +273,29 @@ class _Run:
         guard = faults.DivergenceGuard(manager, config.divergence_patience, config.lr_backoff,
                                        config.max_recoveries)
         stop = faults.SignalStop()
+        clock = StepClock(callbacks + [guard, stop], ends_with_fit=False)
         with stop.installed():
             # fit() ends early after a divergence rollback (the step went back) or a signal.
             while (start := int(model.step.numpy())) < config.train_steps and stop.signum is None:
-                first_epoch = start // config.log_every
                 # The training stream is a pure function of the seed and the step (stream.py): a
                 # resumed run starts at once on exactly the batches an uninterrupted one would see
                 # (global batches, so on any number of replicas).
                 batches = self.train_batches(start)
+                steps, validates, intervals = _log_intervals(config, start)
                 if config.steps_per_execution > 1:
-                    # The last call then runs only the steps left: none past --train_steps.
-                    batches = batches.take(config.train_steps - start)
+                    # A call then runs only the steps planned: none past --train_steps or the
+                    # next multiple of --log_every.
+                    batches = batches.take(steps)
                 model.fit(
                     distribute.shard_by_data(batches),
-                    initial_epoch=first_epoch,
-                    epochs=first_epoch + math.ceil((config.train_steps - start) / config.log_every),
-                    steps_per_epoch=config.log_every,
-                    validation_data=self.val_ds,
-                    validation_freq=config.eval_every // config.log_every,
-                    callbacks=[PerStep(callbacks + [guard, stop])],
+                    validation_data=self.val_ds if validates else None,
+                    callbacks=[clock],
                     shuffle=False,
                     verbose=0,  # progress.ProgressLine instead: the global step, a few losses
+                    **intervals,
                 )
                 if guard.pending:
                     guard.recover()
+            clock.end_training()  # the final checkpoint, export and grids
         if stop.signum is not None:
             raise faults.Interrupted(stop.signum, int(model.step.numpy()))
