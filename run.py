@@ -99,8 +99,10 @@ def config_from_flags() -> config_lib.Config:
     return config_lib.Config(**{f.name: FLAGS[f.name].value for f in dataclasses.fields(config_lib.Config)})
 
 
-def run(mode: str, config: config_lib.Config, workdir: str) -> None:
+def run(mode: str, config: config_lib.Config, path: str) -> None:
     assert mode in MODES, mode  # --mode is a DEFINE_enum of MODES: absl refuses any other
+    from vaegan_tf.workdir import Workdir  # imported late: TensorFlow start-up is slow
+    workdir = Workdir(path)  # the one Workdir of this mode, passed down
     if config.checkpoint and mode in ("train", "benchmark"):
         raise UserError(f"--checkpoint is read by --mode=evaluate, export, sample, attributes and "
                         f"embed; --mode={mode} "
@@ -116,10 +118,10 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
         from export import saved_model
         saved_model.export_from_workdir(workdir, config.checkpoint or None)
     elif mode in ("evaluate", "attributes", "sample", "embed"):
-        # The run's config.json describes the networks; flags add what to measure (workdir.py).
-        from vaegan_tf.workdir import Workdir
+        # The run's config.json describes the networks; flags add what to measure (run_record.py).
+        from vaegan_tf import run_record
         explicit = {f.name for f in dataclasses.fields(config_lib.Config) if FLAGS[f.name].present}
-        offline(mode, Workdir(workdir).offline_config(config, explicit), workdir)
+        offline(mode, run_record.offline_config(workdir, config, explicit), workdir)
     else:  # benchmark
         from vaegan_tf.perf import benchmark
         benchmark.run_benchmark(config, workdir, steps=FLAGS.benchmark_steps,
@@ -127,7 +129,7 @@ def run(mode: str, config: config_lib.Config, workdir: str) -> None:
                                 compare=FLAGS.benchmark_compare, profile=FLAGS.benchmark_profile)
 
 
-def offline(mode: str, config: config_lib.Config, workdir: str) -> None:
+def offline(mode: str, config: config_lib.Config, workdir) -> None:
     """The modes that read a trained run and print what they wrote."""
     if mode == "evaluate":
         from vaegan_tf.evaluation import evaluate
@@ -137,10 +139,9 @@ def offline(mode: str, config: config_lib.Config, workdir: str) -> None:
         print(attributes.format_table(attributes.attribute_mode(config, workdir)))
     elif mode == "embed":
         from vaegan_tf.evaluation import embed
-        from vaegan_tf.workdir import Workdir
         record = embed.embed_mode(config, workdir)
         print(f"{record['points']} points in {record['folder']}: "
-              f"tensorboard --logdir {Workdir(workdir).tensorboard}, Projector tab")
+              f"tensorboard --logdir {workdir.tensorboard}, Projector tab")
     else:
         from vaegan_tf.evaluation import sampling
         for path in sampling.sample_mode(config, workdir):

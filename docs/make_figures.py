@@ -22,7 +22,7 @@ console.import_tensorflow()  # before the modules that import it: its start-up n
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from vaegan_tf import data  # noqa: E402
+from vaegan_tf import data, run_record  # noqa: E402
 from vaegan_tf.evaluation import inference, sampling  # noqa: E402
 from vaegan_tf.images import image_grid, side_by_side  # noqa: E402
 from vaegan_tf.workdir import Workdir  # noqa: E402
@@ -55,8 +55,8 @@ def _pad(block, width):
 
 def _column(label, workdir):
     run = Workdir(workdir)
-    config = run.config()
-    model = run.restore(config)
+    config = run_record.load(run)
+    model = inference.restore(run, config)
     z = np.random.default_rng(0).standard_normal((SAMPLES, config.latent_dim)).astype(np.float32)
     blocks = [image_grid(inference.decode(model, z, 64), cols=4)]
     faces, _ = inference.split_images(config, "test", FACES, data.load_index(config))
@@ -82,8 +82,8 @@ def _column(label, workdir):
 
 def _switch_column(label, workdir):
     run = Workdir(workdir)
-    config = run.config()
-    model = run.restore(config)
+    config = run_record.load(run)
+    model = inference.restore(run, config)
     z = np.random.default_rng(0).standard_normal((sampling.SWITCHED, config.latent_dim))
     index = data.load_index(config)
     _, test_y = inference.split_images(config, "test", sampling.SWITCHED, index)
@@ -130,7 +130,7 @@ def _side(columns):
 
 
 def main(name, runs):
-    if Workdir(runs[0].rpartition("=")[2]).config().conditional:
+    if run_record.load(Workdir(runs[0].rpartition("=")[2])).conditional:
         return switches_figure(name, runs)
     columns, edits, sizes = [], [], []
     for run in runs:

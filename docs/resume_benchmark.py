@@ -79,11 +79,12 @@ def forge_resume_point(template: str, workdir: str, step: int) -> None:
     """A copy of `template`'s one-step run whose checkpoint says `step`."""
     import tensorflow as tf
 
+    from vaegan_tf import run_record
     from vaegan_tf.model.vaegan import VAEGAN
     from vaegan_tf.training import checkpointing
     from vaegan_tf.workdir import Workdir
     shutil.copytree(template, workdir, ignore=shutil.ignore_patterns("export", "tensorboard"))
-    config = Workdir(workdir).config()
+    config = run_record.load(Workdir(workdir))
     model = VAEGAN(config)
     model.compile()
     manager = checkpointing.make_manager(model, workdir, config)

@@ -29,6 +29,7 @@ from export.keras_model import write_keras
 from export.signatures import SIGNATURES, decoder_module, encoder_module
 from vaegan_tf.errors import WriteError, os_reason
 from vaegan_tf.files import AlreadyExists, atomic_path, write_text
+from vaegan_tf.evaluation import inference
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training.checkpointing import CheckpointCallback
 from vaegan_tf.training.step_clock import StepCallback
@@ -78,13 +79,13 @@ def write_models_config(export_dir: str, names: list[str]) -> str:
     return path
 
 
-def export_model(model: VAEGAN, workdir: str, version: int) -> dict[str, str | None]:
+def export_model(model: VAEGAN, workdir: str | Workdir, version: int) -> dict[str, str | None]:
     """Exports model's encoder (if any) and decoder as `version` under workdir/export.
 
     Returns {model name: path written, or None where that version already existed}.
     """
     c = model.config
-    export_dir = Workdir(workdir).export
+    export_dir = Workdir.of(workdir).export
     modules = {}
     attributes = c.num_attributes if c.conditional else 0
     if model.encoder is not None:
@@ -99,18 +100,19 @@ def export_model(model: VAEGAN, workdir: str, version: int) -> dict[str, str | N
 
 # --- from a workdir's checkpoint ---
 
-def export_from_workdir(workdir: str, checkpoint: str | None = None) -> dict[str, str | None]:
+def export_from_workdir(workdir: str | Workdir,
+                        checkpoint: str | None = None) -> dict[str, str | None]:
     """Restores a checkpoint of a training run (default: its newest) and exports it, versioned
     by its training step: the SavedModels and export/vaegan.keras ({'encoder', 'decoder',
     'keras': path or None})."""
-    run = Workdir(workdir)
-    model = run.restore(checkpoint=checkpoint or "")
+    run = Workdir.of(workdir)
+    model = inference.restore(run, checkpoint=checkpoint or "")
     return _export(model, run)
 
 
 def _export(model: VAEGAN, run: Workdir) -> dict[str, str | None]:
     step = int(model.step.numpy())
-    written = export_model(model, run.path, step)
+    written = export_model(model, run, step)
     written["keras"] = write_keras(model, run.export)
     log_written(step, written)
     return written
@@ -133,9 +135,9 @@ class ExportCallback(StepCallback):
     newest checkpoint, never leaves an export of the abandoned steps behind it.
     """
 
-    def __init__(self, workdir: str, every: int, checkpoints: CheckpointCallback):
+    def __init__(self, workdir: str | Workdir, every: int, checkpoints: CheckpointCallback):
         super().__init__()
-        self.workdir, self.every, self.checkpoints = workdir, every, checkpoints
+        self.run, self.every, self.checkpoints = Workdir.of(workdir), every, checkpoints
         self.exported = -1
 
     def on_train_begin(self, logs=None):
@@ -154,13 +156,13 @@ class ExportCallback(StepCallback):
             logging.warning("Not exporting step %d: no checkpoint of it was written (the model is "
                             "not in a finite state)", self.step)
             return
-        _export(self.model, Workdir(self.workdir))
+        _export(self.model, self.run)
         self.exported = self.step
 
 
 def exports(every: int):
     """What train_and_evaluate's `chief_callbacks` takes to export during training: SavedModels
     every `every` steps (0 = only at the end), of checkpointed states only."""
-    def make(workdir: str, checkpoints: CheckpointCallback) -> ExportCallback:
+    def make(workdir: Workdir, checkpoints: CheckpointCallback) -> ExportCallback:
         return ExportCallback(workdir, every, checkpoints)
     return make

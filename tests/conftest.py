@@ -91,13 +91,14 @@ def trained(tmp_path_factory):
     """test_export and test_serving's run: a tiny vaegan trained 4 steps with --export_every=2:
     (workdir, model restored at step 4)."""
     from export.saved_model import exports
+    from vaegan_tf.evaluation import inference
     from vaegan_tf.training.train import train_and_evaluate
     from vaegan_tf.workdir import Workdir
     root = tmp_path_factory.mktemp("export")
     workdir = str(root / "run")
     train_and_evaluate(tiny_config(data_dir=str(root / "data"), export_every=2), workdir, verbose=0,
                        chief_callbacks=[exports(2)])
-    model = Workdir(workdir).restore()
+    model = inference.restore(Workdir(workdir))
     return workdir, model
 
 
@@ -108,3 +109,29 @@ def served(trained):
     workdir, _ = trained
     return {name: tf.saved_model.load(os.path.join(workdir, "export", name, "4"))
             for name in ("encoder", "decoder")}
+
+
+@pytest.fixture(scope="session")
+def saved_checkpoints(tmp_path_factory):
+    """A workdir with config.json and untrained checkpoints at steps 2 and 4 (the step-4 one with
+    other weights): (workdir, config, {step: decoder weights})."""
+    workdir = str(tmp_path_factory.mktemp("workdir"))
+    config = tiny_config(data_dir=os.path.join(workdir, "no_data"), keep_checkpoints=5)
+    import numpy as np
+
+    from vaegan_tf import run_record
+    from vaegan_tf.model.vaegan import VAEGAN
+    from vaegan_tf.training import checkpointing
+    from vaegan_tf.workdir import Workdir
+    run_record.write(Workdir(workdir), config)
+    model = VAEGAN(config)
+    model.compile()
+    manager = checkpointing.make_manager(model, workdir, config)
+    weights = {}
+    for step in (2, 4):
+        model.step.assign(step)
+        for v in model.decoder.weights:
+            v.assign(np.random.default_rng(step).normal(size=v.shape).astype(np.float32))
+        weights[step] = [v.numpy() for v in model.decoder.weights]
+        manager.save(checkpoint_number=step)
+    return workdir, config, weights

@@ -17,6 +17,7 @@ from vaegan_tf.errors import ConfigError
 from vaegan_tf.evaluation import attributes, classifier, inference, sampling
 from vaegan_tf.images import image_grid
 from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf import run_record
 from vaegan_tf.workdir import Workdir
 
 STEPS = 200
@@ -43,7 +44,7 @@ def test_samples_conditioned_on_an_attribute_show_it(tiny_data_dir):
                             eval_every=STEPS, image_every=STEPS, checkpoint_every=STEPS,
                             classifier_steps=150)
     train_and_evaluate(config, workdir, verbose=0)
-    config = Workdir(workdir).offline_config(config)
+    config = run_record.offline_config(Workdir(workdir), config)
     model, step = inference.restored(config, workdir)
     assert step == STEPS and config.num_attributes == 11
     index = data.load_index(config)
@@ -103,7 +104,7 @@ def test_conditional_training_on_lfw_scores(tmp_path):
 
 def test_sample_mode_draws_with_the_test_vectors(vaegan_run):
     workdir, config = vaegan_run
-    config = Workdir(workdir).offline_config(config)
+    config = run_record.offline_config(Workdir(workdir), config)
     paths = sampling.sample_mode(config, workdir)
     with Image.open(paths[0]) as im:
         prior = np.asarray(im.convert("RGB"))

@@ -13,6 +13,7 @@ from vaegan_tf.config import Config
 from vaegan_tf.data import labelled
 from vaegan_tf.errors import CheckpointError, DataError
 from vaegan_tf.evaluation import evaluate
+from vaegan_tf import run_record
 from vaegan_tf.workdir import Workdir
 
 
@@ -62,7 +63,7 @@ def test_vae_has_no_discriminator_metrics(tmp_path, tiny_runs):
 def test_no_checkpoint_is_a_clear_error(tmp_path, tiny_data_dir):
     config = offline_config(data_dir=tiny_data_dir)
     with pytest.raises(CheckpointError, match="no trained run"):
-        Workdir(str(tmp_path)).offline_config(config)
+        run_record.offline_config(Workdir(str(tmp_path)), config)
     (tmp_path / "config.json").write_text(config.to_json())
     with pytest.raises(CheckpointError, match="no checkpoint"):
         evaluate.evaluate(config, str(tmp_path))
@@ -105,7 +106,7 @@ def test_evaluate_with_knn_dataset_uses_its_labels(tmp_path, tiny_runs):
 
 @pytest.mark.slow  # run.py in a subprocess
 def test_cli_without_a_run_is_one_clear_line(tmp_path):
-    # attributes and sample read the run through the same Workdir.offline_config.
+    # attributes and sample read the run through the same run_record.offline_config.
     from test_run import _assert_clean_failure, _run
     result = _run("--mode=evaluate", f"--workdir={tmp_path}")
     _assert_clean_failure(result, "no trained run", str(tmp_path))

@@ -22,6 +22,7 @@ from vaegan_tf.data import synthetic
 from vaegan_tf.errors import DataError
 from vaegan_tf.evaluation import attributes, embed, evaluate, sampling
 from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf import run_record
 from vaegan_tf.workdir import Workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,11 +74,11 @@ def test_mixed_formats_train_with_one_skip_line_resume_and_serve(mixed_run, tmp_
 
     # Resume from step 4 to 6 in-process: the recorded folder index matches, training goes on.
     # (run.py's flags again, with a larger --train_steps.)
-    recorded = Config(**Workdir(workdir).recorded())
+    recorded = Config(**run_record.recorded(Workdir(workdir)))
     train_and_evaluate(recorded.replace(train_steps=6), workdir, verbose=0)
     assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-6.index"))
 
-    offline = Workdir(workdir).offline_config(_folder_config(root))
+    offline = run_record.offline_config(Workdir(workdir), _folder_config(root))
     line = evaluate.evaluate_mode(offline, workdir)
     values = dict(row.split()[:2] for row in line.splitlines()[1:] if len(row.split()) >= 2)
     assert 0 < float(values["pixel_mse"]) < 4
@@ -147,7 +148,8 @@ def test_pngs_with_attributes_give_attribute_metrics_vectors_and_a_conditional_m
     train_and_evaluate(config, workdir, verbose=0)
     train_and_evaluate(config.replace(train_steps=4), workdir, verbose=0)
     assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-4.index"))
-    offline = Workdir(workdir).offline_config(_folder_config(pictures, attributes_csv=csv_path))
+    offline = run_record.offline_config(Workdir(workdir),
+                                        _folder_config(pictures, attributes_csv=csv_path))
     table = evaluate.evaluate_mode(offline, workdir).splitlines()[1:]
     values = dict(row.split()[:2] for row in table if len(row.split()) >= 2)
     assert 0 <= float(values["classifier_accuracy"]) <= 1  # the CSV's attributes, classified

@@ -1,11 +1,14 @@
 """inference.py: the one batched-inference helper gives what one call on everything gives."""
 
+import os
+
 import numpy as np
 import tensorflow as tf
 from conftest import tiny_config
 
 from vaegan_tf.evaluation import inference
 from vaegan_tf.model.vaegan import VAEGAN
+from vaegan_tf.workdir import Workdir
 
 
 def test_batched_concatenates_arrays_and_tuples_in_order():
@@ -32,3 +35,14 @@ def test_encode_and_decode_in_batches_match_one_call():
     decoded = inference.decode(model, mean, batch_size=5)
     np.testing.assert_allclose(decoded, model.decoder(tf.constant(mean), training=False),
                                atol=1e-5)
+
+
+def test_restore_reads_the_asked_checkpoint(saved_checkpoints):
+    workdir, config, weights = saved_checkpoints
+    for step, checkpoint in ((4, None), (2, os.path.join(workdir, "checkpoints", "ckpt-2"))):
+        model = inference.restore(Workdir(workdir), checkpoint=checkpoint)
+        assert int(model.step.numpy()) == step and model.config == config
+        for got, want in zip(model.decoder.weights, weights[step]):
+            np.testing.assert_array_equal(got.numpy(), want)
+    older = config.replace(checkpoint=os.path.join(workdir, "checkpoints", "ckpt-2"))
+    assert int(inference.restore(Workdir(workdir), older).step.numpy()) == 2  # config.checkpoint

@@ -1,4 +1,6 @@
-"""A run's folder (--workdir): what lives where in it, its recorded config, its checkpoints.
+"""A run's folder (--workdir): what lives where in it. Paths only: config.json is read and
+checked in run_record.py, TensorBoard's files are written by tensorboard_logs.py, and a model is
+restored from a checkpoint by evaluation/inference.py.
 
     config.json        the run's Config, written by training; every other mode reads it
     checkpoints/       ckpt-N: networks, optimizers, step (model/checkpoint.py)
@@ -16,30 +18,21 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from typing import Iterable
 
 import tensorflow as tf
-from absl import logging
-from tensorboard.plugins.hparams import api as hparams_api
 
-from vaegan_tf.config import OFFLINE_FIELDS, OVERRIDABLE_FIELDS, RESUME_SAFE_FIELDS, Config
 from vaegan_tf.errors import CheckpointError
-from vaegan_tf.files import write_text
-from vaegan_tf.model.checkpoint import restore_networks
-from vaegan_tf.model.vaegan import VAEGAN
-
-def hyperparameters(config: Config) -> dict:
-    """The fields that shape what a run learns: all but how long and loudly it runs, where its
-    files are and what the offline modes measure (RESUME_SAFE_FIELDS), keeping train_steps."""
-    return {k: v for k, v in config.to_dict().items()
-            if k not in RESUME_SAFE_FIELDS or k == "train_steps"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Workdir:
     path: str
+
+    @classmethod
+    def of(cls, run: str | Workdir) -> Workdir:
+        """`run` itself, or the Workdir of a path: the modes' entry points take either."""
+        return run if isinstance(run, Workdir) else cls(run)
 
     def join(self, *parts: str) -> str:
         return os.path.join(self.path, *parts)
@@ -64,95 +57,6 @@ class Workdir:
     def sample_png(self, name: str) -> str:
         return self.join("samples", name)
 
-    def summary_writer(self, *folder: str) -> tf.summary.SummaryWriter:
-        """A TensorBoard writer for tensorboard/<folder> (the offline modes share "evaluate")."""
-        return tf.summary.create_file_writer(os.path.join(self.tensorboard, *folder))
-
-    def write_hparams(self, config: Config) -> None:
-        """Records the run in TensorBoard's HParams dashboard, at the root of its logdir.
-
-        The dashboard pairs each run's hyperparameters with the last value of every scalar in
-        the folders below (train/, validation/, evaluate/), so `tensorboard --logdir runs/` lines
-        up several runs' final metrics in one table. The run is named after its folder. No
-        experiment is declared: TensorBoard then works out from all runs together which
-        hyperparameters differ (those columns come first) and the values each takes, which no
-        single run can declare.
-        """
-        writer = self.summary_writer()
-        with writer.as_default():
-            trial = os.path.basename(os.path.normpath(os.path.abspath(self.path)))
-            hparams_api.hparams(hyperparameters(config), trial_id=trial)
-        writer.close()
-
-    # --- config.json ---
-
-    def with_defaults(self, config: Config) -> Config:
-        """Fills the fields whose defaults are folders of this run: the synthetic faces and the
-        file cache go under it."""
-        if not config.data_dir and config.dataset == "synthetic":
-            config = config.replace(data_dir=self.data)
-        if not config.cache_dir and config.cache in ("auto", "file"):
-            config = config.replace(cache_dir=self.cache)
-        return config
-
-    def recorded(self) -> dict | None:
-        """The values in config.json; None when the run has none yet."""
-        if not os.path.exists(self.config_file):
-            return None
-        try:
-            with open(self.config_file) as f:
-                return json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise CheckpointError(f"cannot read {self.config_file} ({e}); move it away to start "
-                                  "anew") from None
-
-    def write_config(self, config: Config) -> None:
-        write_text(self.config_file, config.to_json() + "\n")
-
-    def check_resumable(self, config: Config) -> None:
-        """Refuses to resume a run whose recorded config differs in a field that shapes the model."""
-        saved = self.recorded()
-        if saved is None:
-            return
-        current = config.to_dict()
-        for field in sorted(current):
-            if field not in RESUME_SAFE_FIELDS and saved.get(field) != current[field]:
-                raise CheckpointError(
-                    f"--{field}={current[field]!r} differs from {saved.get(field)!r} recorded in "
-                    f"{self.config_file}; use a new --workdir or the same value to resume")
-
-    def require_run(self, flag: str = "--workdir") -> dict:
-        """config.json's values, or a CheckpointError saying this is not a trained run."""
-        if not os.path.isdir(self.path):
-            raise CheckpointError(f"{flag}={self.path} does not exist")
-        values = self.recorded()
-        if values is None:
-            raise CheckpointError(f"{self.path} holds no trained run ({self.config_file} not "
-                                  "found); train one there first with --mode=train")
-        return values
-
-    def config(self) -> Config:
-        """The run's recorded Config."""
-        return Config.from_dict(self.require_run())
-
-    def offline_config(self, flags_config: Config, explicit: Iterable[str] = ()) -> Config:
-        """The recorded config, with OFFLINE_FIELDS from `flags_config` and the OVERRIDABLE_FIELDS
-        named in `explicit` (the flags the user actually gave); other flags are ignored, loudly."""
-        values = self.require_run()
-        explicit = set(explicit)
-        # Offline fields replace the recorded ones before validation: a weights file given to an
-        # earlier command may be gone now without making the run unreadable.
-        values.update({f: getattr(flags_config, f) for f in OFFLINE_FIELDS})
-        values.update({f: getattr(flags_config, f) for f in OVERRIDABLE_FIELDS if f in explicit})
-        ignored = sorted(f for f in explicit - set(OFFLINE_FIELDS) - set(OVERRIDABLE_FIELDS)
-                         if f in values and getattr(flags_config, f) != values[f])
-        if ignored:
-            logging.warning("Using %s for %s, not the flags given", self.config_file,
-                            ", ".join(ignored))
-        return Config.from_dict(values)
-
-    # --- checkpoints ---
-
     def newest_checkpoint(self) -> str | None:
         return tf.train.latest_checkpoint(self.checkpoints)
 
@@ -175,13 +79,3 @@ class Workdir:
             raise CheckpointError(f"--checkpoint={checkpoint}: no such checkpoint (expected "
                                   f"{checkpoint}.index, e.g. {self.checkpoints}/ckpt-1000)")
         return checkpoint
-
-    def restore(self, config: Config | None = None, checkpoint: str | None = None) -> VAEGAN:
-        """The model of `config` (default: the recorded one) with the networks and step of
-        `checkpoint` (default: config.checkpoint, else this run's newest), for inference."""
-        config = config or self.config()
-        path = self.checkpoint(config.checkpoint if checkpoint is None else checkpoint)
-        model = VAEGAN(config)
-        step = restore_networks(model, path)
-        logging.info("Restored %s at step %d", path, step)
-        return model

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from vaegan_tf import data
+from vaegan_tf import data, tensorboard_logs
 from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.evaluation import classifier, inference
@@ -80,7 +80,7 @@ def efficacy(decode, predict_probs, z: np.ndarray, labels: np.ndarray,
     return out
 
 
-def attribute_mode(config: Config, workdir: str) -> dict:
+def attribute_mode(config: Config, workdir: str | Workdir) -> dict:
     """Computes, saves and pictures the attribute vectors of a trained run; returns the record
     (also written to W/attribute_efficacy.json)."""
     if not config.uses_encoder:
@@ -91,8 +91,8 @@ def attribute_mode(config: Config, workdir: str) -> dict:
                           "--mode=evaluate --protocol=table2")
     index = data.load_index(config)
     data.require_attributes(index, "--mode=attributes")
-    model, step = inference.restored(config, workdir)
-    run = Workdir(workdir)
+    run = Workdir.of(workdir)
+    model, step = inference.restored(config, run)
     names = index.attribute_names
     columns = chosen_attributes(config.edit_attributes, names)
     bs = config.batch_size
@@ -118,7 +118,7 @@ def attribute_mode(config: Config, workdir: str) -> dict:
     png = run.sample_png(f"attributes_{step:07d}.png")
     write_png(png, grid)
 
-    clf, _ = classifier.load_or_train(config, workdir, index, test=(test_x, test_y))
+    clf, _ = classifier.load_or_train(config, run, index, test=(test_x, test_y))
     probs = lambda images: 1.0 / (1.0 + np.exp(-classifier.predict_logits(clf, images, bs)))  # noqa: E731
     scores = efficacy(lambda codes: inference.decode(model, codes, bs), probs, z, test_y, vectors)
     record = {"step": step, "model": config.model, "grid": png, "grid_columns":
@@ -127,7 +127,7 @@ def attribute_mode(config: Config, workdir: str) -> dict:
                                         "negatives": int(neg[a])} for a in range(len(names))}}
     write_json(run.attribute_efficacy, record)
 
-    writer = run.summary_writer("evaluate")
+    writer = tensorboard_logs.summary_writer(run, "evaluate")
     with writer.as_default(step=step):
         tf.summary.image("attribute_vectors", grid[None], max_outputs=1)
         for name, s in record["attributes"].items():

@@ -49,8 +49,8 @@ class AttributeClassifier(keras.Model):
         return self.head(self.features(x, training=training))
 
 
-def classifier_dir(config: Config, workdir: str) -> str:
-    return config.classifier_dir or Workdir(workdir).classifier
+def classifier_dir(config: Config, run: str | Workdir) -> str:
+    return config.classifier_dir or Workdir.of(run).classifier
 
 
 def description(config: Config, names: tuple[str, ...]) -> dict:
@@ -93,7 +93,7 @@ def predict_features(model: AttributeClassifier, images: np.ndarray, batch_size:
     return batched(lambda x: model.features(x, training=False), images, batch_size)
 
 
-def load_or_train(config: Config, workdir: str, index: data.ImageIndex,
+def load_or_train(config: Config, run: str | Workdir, index: data.ImageIndex,
                   test: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> tuple[AttributeClassifier, dict]:
     """The cached classifier for this config's data, training and caching it first if needed.
@@ -102,7 +102,7 @@ def load_or_train(config: Config, workdir: str, index: data.ImageIndex,
     and their 0/1 labels, data.present, were given at training time). A cached classifier whose description differs is an
     error naming the field: pass another --classifier_dir rather than overwrite a shared one.
     """
-    folder = classifier_dir(config, workdir)
+    folder = classifier_dir(config, run)
     model = AttributeClassifier(len(index.attribute_names), config.enc_width, config.fc_width,
                                 name="classifier")
     model(np.zeros((1, config.image_size, config.image_size, 3), np.float32))

@@ -34,7 +34,7 @@ SPRITE, METADATA = "sprite.png", "metadata.tsv"
 MAX_SPRITE = 8192  # the Projector refuses sprites wider or taller than this many pixels
 
 
-def attribute_directions(config: Config, workdir: str, model, step: int,
+def attribute_directions(config: Config, run: str | Workdir, model, step: int,
                          index: data.Index) -> tuple[np.ndarray, str]:
     """(vectors [A, L], where they came from).
 
@@ -42,7 +42,7 @@ def attribute_directions(config: Config, workdir: str, model, step: int,
     the Projector shows the vectors whose efficacy that mode measured; otherwise (none yet, or
     one from another step) they are computed here the same way, from the train split.
     """
-    path = Workdir(workdir).attribute_vectors
+    path = Workdir.of(run).attribute_vectors
     if os.path.isfile(path):
         try:
             with np.load(path) as saved:
@@ -126,7 +126,7 @@ def write_projector(folder: str, points: np.ndarray, tiles: np.ndarray, rows: li
     return {key: os.path.join(folder, name) for key, name in files.items()}
 
 
-def embed_mode(config: Config, workdir: str) -> dict:
+def embed_mode(config: Config, workdir: str | Workdir) -> dict:
     """Writes the Projector files of a trained run (module docstring); returns the record."""
     if not config.uses_encoder:
         raise ConfigError(f"--mode=embed shows encoder codes μ(x); --model={config.model} has "
@@ -134,12 +134,13 @@ def embed_mode(config: Config, workdir: str) -> dict:
     if config.conditional:
         raise ConfigError("--mode=embed shows attribute vectors in z of unconditional runs; a "
                           "conditional run's codes μ(x, y) depend on the y given with them")
-    model, step = inference.restored(config, workdir)
+    run = Workdir.of(workdir)
+    model, step = inference.restored(config, run)
     index = data.load_index(config)
     names, bs = index.attribute_names, config.batch_size
     images, labels = inference.split_images(config, "test", config.eval_images, index)
     codes = inference.encode(model, images, bs)
-    vectors, source = attribute_directions(config, workdir, model, step, index)
+    vectors, source = attribute_directions(config, run, model, step, index)
     keep = [a for a, v in enumerate(vectors) if not np.isnan(v).any()]
     skipped = [names[a] for a in range(len(names)) if a not in keep]
     if skipped:
@@ -151,7 +152,7 @@ def embed_mode(config: Config, workdir: str) -> dict:
     rows = metadata_rows(names, data.present(config, labels), [names[a] for a in keep])
     note = (f"{len(codes)} test faces and {len(keep)} attribute vectors (from {source}) "
             f"at step {step}")
-    folder = Workdir(workdir).projector
+    folder = run.projector
     paths = write_projector(folder, points, tiles, rows, note, step)
     logging.info("Embedding of %d points (%s) written to %s", len(points), note, folder)
     return {"step": step, "points": len(points), "images": len(codes),

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from vaegan_tf import data
+from vaegan_tf import data, tensorboard_logs
 from vaegan_tf.config import Config
 from vaegan_tf.data import labelled
 from vaegan_tf.errors import ConfigError
@@ -84,13 +84,13 @@ def _knn(config: Config, model, train, test, names) -> dict:
     return out
 
 
-def evaluate(config: Config, workdir: str) -> dict:
+def evaluate(config: Config, run: Workdir) -> dict:
     """Computes every metric, appends them as one line to metrics.jsonl, logs them to TensorBoard
     (`tensorboard/evaluate`) and returns the record. Keys that do not apply to the model (e.g.
     disl_mse without a Dis, pixel_mse for a gan) are null."""
     if config.inception_weights:
         inception.check_weights(config.inception_weights)  # before hours of work, not after
-    model, step = inference.restored(config, workdir)
+    model, step = inference.restored(config, run)
     index = data.load_index(config)
     bs, n = config.batch_size, config.eval_images
     test_x, test_y = inference.split_images(config, "test", n, index)
@@ -98,7 +98,7 @@ def evaluate(config: Config, workdir: str) -> dict:
     test_y, train_y = data.present(config, test_y), data.present(config, train_y)  # LFW: scores
     labelled = bool(index.attribute_names)  # a folder without --attributes_csv has none
     if labelled:
-        clf, info = classifier.load_or_train(config, workdir, index, test=(test_x, test_y))
+        clf, info = classifier.load_or_train(config, run, index, test=(test_x, test_y))
     else:
         clf, info = None, {}
         logging.info("No attributes (--dataset=folder without --attributes_csv): the attribute "
@@ -113,7 +113,7 @@ def evaluate(config: Config, workdir: str) -> dict:
         recon = inference.decode(model, inference.encode(model, test_x, bs), bs)
 
     record: dict = {k: None for k in METRIC_KEYS}
-    record.update(step=step, model=config.model, workdir=os.path.abspath(workdir),
+    record.update(step=step, model=config.model, workdir=os.path.abspath(run.path),
                   time=datetime.datetime.now().isoformat(timespec="seconds"),
                   images=len(test_x), classifier_accuracy=info.get("test_accuracy_mean"))
     record["sharpness_samples"] = metrics.sharpness_ratio(samples, test_x)
@@ -137,9 +137,9 @@ def evaluate(config: Config, workdir: str) -> dict:
     if config.inception_weights:
         record["fid"] = inception.inception_fid(config.inception_weights, test_x, samples, bs)
 
-    append_jsonl(Workdir(workdir).metrics, record)
-    Workdir(workdir).write_hparams(config)  # also for a run trained before HParams existed
-    writer = Workdir(workdir).summary_writer("evaluate")
+    append_jsonl(run.metrics, record)
+    tensorboard_logs.write_hparams(run, config)  # also for a run trained before HParams existed
+    writer = tensorboard_logs.summary_writer(run, "evaluate")
     with writer.as_default(step=step):
         for key in METRIC_KEYS:
             if record[key] is not None:
@@ -148,15 +148,16 @@ def evaluate(config: Config, workdir: str) -> dict:
     return record
 
 
-def evaluate_mode(config: Config, workdir: str) -> str:
+def evaluate_mode(config: Config, workdir: str | Workdir) -> str:
     """--mode=evaluate: `evaluate` (--protocol=metrics) or, for conditional runs, the paper's
     Table 2 protocol (--protocol=table2, table2.py); returns the table to print."""
+    run = Workdir.of(workdir)
     if config.protocol == "table2":
-        return table2_report.format_table(table2.evaluate_table2(config, workdir))
+        return table2_report.format_table(table2.evaluate_table2(config, run))
     if config.conditional:
-        raise ConfigError(f"--protocol=metrics draws unconditional samples; {workdir} holds a "
+        raise ConfigError(f"--protocol=metrics draws unconditional samples; {run.path} holds a "
                           "conditional run: use --protocol=table2")
-    return format_table(evaluate(config, workdir))
+    return format_table(evaluate(config, run))
 
 
 def format_table(record: dict) -> str:

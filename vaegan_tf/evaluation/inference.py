@@ -1,5 +1,6 @@
-"""A trained model applied to arrays, in batches: what every offline mode does with a restored
-run (evaluate, attributes, sample, embed, table2) and with its attribute networks."""
+"""A run restored from its checkpoint, and a trained model applied to arrays in batches: what
+every offline mode does with a run (evaluate, attributes, sample, embed, table2, export) and with
+its attribute networks."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import Callable
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
-from vaegan_tf import data
+from vaegan_tf import data, run_record
 from vaegan_tf.config import Config
+from vaegan_tf.model.checkpoint import restore_networks
+from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.workdir import Workdir
 
 
@@ -54,7 +58,18 @@ def decode(model, z: np.ndarray, batch_size: int,
                    np.asarray(attributes, np.float32))
 
 
-def restored(config: Config, workdir: str):
-    """The run in `workdir` restored for inference (workdir.Workdir.restore) and its step."""
-    model = Workdir(workdir).restore(config)
+def restore(run: Workdir, config: Config | None = None, checkpoint: str | None = None) -> VAEGAN:
+    """The model of `config` (default: the recorded one) with the networks and step of
+    `checkpoint` (default: config.checkpoint, else the run's newest), for inference."""
+    config = config or run_record.load(run)
+    path = run.checkpoint(config.checkpoint if checkpoint is None else checkpoint)
+    model = VAEGAN(config)
+    step = restore_networks(model, path)
+    logging.info("Restored %s at step %d", path, step)
+    return model
+
+
+def restored(config: Config, workdir: str | Workdir):
+    """The run in `workdir` restored for inference (restore) and its step."""
+    model = restore(Workdir.of(workdir), config)
     return model, int(model.step.numpy())

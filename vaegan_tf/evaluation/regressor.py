@@ -40,8 +40,8 @@ def targets(attributes, signed: bool):
     return 2.0 * attributes - 1.0 if signed else attributes
 
 
-def regressor_dir(config: Config, workdir: str) -> str:
-    return config.regressor_dir or Workdir(workdir).regressor
+def regressor_dir(config: Config, run: str | Workdir) -> str:
+    return config.regressor_dir or Workdir.of(run).regressor
 
 
 def description(config: Config, names: tuple[str, ...]) -> dict:
@@ -77,14 +77,14 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarr
     return batched(lambda x: model(x, training=False), images, batch_size)
 
 
-def load_or_train(config: Config, workdir: str, index: data.Index
+def load_or_train(config: Config, run: str | Workdir, index: data.Index
                   ) -> tuple[AttributeClassifier, dict]:
     """The cached regressor for this config's data, training and caching it first if needed.
 
     A cached regressor whose description differs is an error naming the field: pass another
     --regressor_dir rather than overwrite a shared one.
     """
-    folder = regressor_dir(config, workdir)
+    folder = regressor_dir(config, run)
 
     def train() -> AttributeClassifier:
         logging.info("Training the attribute regressor for %d steps into %s",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from vaegan_tf import data
+from vaegan_tf import data, tensorboard_logs
 from vaegan_tf.config import Config
 from vaegan_tf.evaluation import inference
 from vaegan_tf.images import image_grid, write_png
@@ -63,7 +63,7 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
     return (1.0 - t) * a[None, :] + t * b[None, :]
 
 
-def sample_mode(config: Config, workdir: str) -> list[str]:
+def sample_mode(config: Config, workdir: str | Workdir) -> list[str]:
     """Writes samples/prior_<step>.png and samples/interpolations_<step>.png, and for a
     conditional run samples/attribute_switches_<step>.png (one row per attribute: SWITCHED codes,
     each off then on), and each to TensorBoard's `evaluate` writer; returns the PNG paths.
@@ -71,7 +71,8 @@ def sample_mode(config: Config, workdir: str) -> list[str]:
     A conditional run's prior samples are drawn with the test split's attribute vectors (cycled
     to fill the grid), and its interpolations move y linearly between the two ends' vectors too.
     """
-    model, step = inference.restored(config, workdir)
+    run = Workdir.of(workdir)
+    model, step = inference.restored(config, run)
     rng = np.random.default_rng(config.sample_seed)
     bs, latent = config.batch_size, config.latent_dim
     z = rng.standard_normal((PRIOR_SAMPLES, latent)).astype(np.float32)
@@ -113,8 +114,8 @@ def sample_mode(config: Config, workdir: str) -> list[str]:
         grids["attribute_switches"] = attribute_switch_grid(model, z, test_y,
                                                             config.binary_attributes, bs)
 
-    run, paths = Workdir(workdir), []
-    writer = run.summary_writer("evaluate")
+    paths = []
+    writer = tensorboard_logs.summary_writer(run, "evaluate")
     with writer.as_default(step=step):
         for name, grid in grids.items():
             paths.append(run.sample_png(f"{name}_{step:07d}.png"))

@@ -29,7 +29,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from vaegan_tf import data
+from vaegan_tf import data, tensorboard_logs
 from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.evaluation import inference, regressor, table2_report
@@ -161,17 +161,18 @@ def protocol(decoder, regress, test_images: np.ndarray, test_attributes: np.ndar
     return record
 
 
-def evaluate_table2(config: Config, workdir: str) -> dict:
+def evaluate_table2(config: Config, workdir: str | Workdir) -> dict:
     """Runs the protocol on a conditional run's newest checkpoint; appends the record to
     metrics.jsonl, writes it to TensorBoard (`tensorboard/evaluate`: scalars under `table2/` and
     the table as text) and returns it."""
+    run = Workdir.of(workdir)
     if not config.conditional:
-        raise ConfigError(f"--protocol=table2 needs a conditional run; {workdir} was trained "
+        raise ConfigError(f"--protocol=table2 needs a conditional run; {run.path} was trained "
                           "without --conditional")
-    model, step = inference.restored(config, workdir)
+    model, step = inference.restored(config, run)
     index = data.load_index(config)
     test_x, test_y = inference.split_images(config, "test", config.eval_images, index)
-    reg, info = regressor.load_or_train(config, workdir, index)
+    reg, info = regressor.load_or_train(config, run, index)
     bs = config.batch_size
     record = protocol(model.decoder, lambda images: reg(images, training=False), test_x, test_y,
                       regressor.signed_targets(config), config.latent_dim,
@@ -180,10 +181,10 @@ def evaluate_table2(config: Config, workdir: str) -> dict:
                   attributes=len(index.attribute_names), runs=config.runs,
                   attribute_names=list(index.attribute_names), seed=config.seed,
                   targets=info.get("targets"), regressor_steps=info.get("steps"),
-                  workdir=os.path.abspath(workdir),
+                  workdir=os.path.abspath(run.path),
                   time=datetime.datetime.now().isoformat(timespec="seconds"))
-    append_jsonl(Workdir(workdir).metrics, record)
-    writer = Workdir(workdir).summary_writer("evaluate")
+    append_jsonl(run.metrics, record)
+    writer = tensorboard_logs.summary_writer(run, "evaluate")
     with writer.as_default(step=step):
         for key in SCALARS:
             tf.summary.scalar(f"table2/{key}", record[key])

@@ -96,9 +96,9 @@ def training_with_pipeline(config: Config, steps: int = 5, index=None) -> dict[s
             "train_pipeline_vs_in_memory": pipeline_rate / memory_rate}
 
 
-def write_results(results: dict[str, Any], workdir: str) -> str:
+def write_results(results: dict[str, Any], workdir: str | Workdir) -> str:
     """Merges `results` into WORKDIR/benchmark.json (other keys kept), atomically."""
-    path = Workdir(workdir).benchmark
+    path = Workdir.of(workdir).benchmark
     merged = read_json(path)
     merged = merged if isinstance(merged, dict) else {}
     merged.update(results)
@@ -172,7 +172,7 @@ def side_by_side(config: Config, steps: int, warmup: int, peak_size: int = 0) ->
     return rows
 
 
-def run_benchmark(config: Config, workdir: str, steps: int = 5, warmup: int = 2,
+def run_benchmark(config: Config, workdir: str | Workdir, steps: int = 5, warmup: int = 2,
                   peak_size: int = 0, compare: bool = False, profile: bool = False) -> dict[str, Any]:
     """Measures everything above, writes WORKDIR/benchmark.json and prints a table.
 
@@ -184,12 +184,13 @@ def run_benchmark(config: Config, workdir: str, steps: int = 5, warmup: int = 2,
     from vaegan_tf.training import train
 
     timing.check_counts(steps, warmup, peak_size)
-    config = train.resolve_config(config, workdir)
+    run = Workdir.of(workdir)
+    config = train.resolve_config(config, run)
     index = data.load_index(config)  # before anything is timed: missing data stops here
     # The step first, before the pipelines' threads exist to compete with it.
     results = timing.time_train_step(config, steps=steps, warmup=warmup, peak_size=peak_size)
     comparison = side_by_side(config, steps, warmup, peak_size) if compare else None
-    ops = timing.profile_step(config, Workdir(workdir).profile, warmup=warmup) if profile else None
+    ops = timing.profile_step(config, run.profile, warmup=warmup) if profile else None
     results.update(input_pipeline_throughput(config, index=index))
     results.update(training_with_pipeline(config, steps=steps, index=index))
     # Seconds the pipeline needs per batch, over seconds per training step: its cost if it ran
@@ -201,7 +202,7 @@ def run_benchmark(config: Config, workdir: str, steps: int = 5, warmup: int = 2,
         results["side_by_side"] = comparison
     if ops:
         results["profile_s_per_step"] = ops
-    write_results(results, workdir)
+    write_results(results, run)
     print(flops.format_breakdown(flops.train_flops(config)))
     print(format_table({k: v for k, v in results.items() if not isinstance(v, dict)}))
     if comparison:

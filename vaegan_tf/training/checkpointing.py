@@ -18,9 +18,9 @@ from vaegan_tf.training.step_clock import StepCallback
 from vaegan_tf.workdir import Workdir
 
 
-def make_manager(model, workdir: str, config: Config) -> tf.train.CheckpointManager:
+def make_manager(model, workdir: str | Workdir, config: Config) -> tf.train.CheckpointManager:
     """The manager of a run's checkpoints (in its Workdir's checkpoints folder)."""
-    return tf.train.CheckpointManager(make_checkpoint(model), Workdir(workdir).checkpoints,
+    return tf.train.CheckpointManager(make_checkpoint(model), Workdir.of(workdir).checkpoints,
                                       max_to_keep=config.keep_checkpoints)
 
 

@@ -33,6 +33,7 @@ from absl import logging
 
 from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError, ConfigError
+from vaegan_tf.workdir import Workdir
 
 JOBS = ("chief", "worker")  # the TF_CONFIG jobs MultiWorkerMirroredStrategy trains with
 SEE_README = "see docs/distribution.md"
@@ -199,7 +200,7 @@ def per_replica_batch_size(batch_size: int, distribution: Distribution) -> int:
 
 
 @contextlib.contextmanager
-def write_dir(workdir: str, distribution: Distribution) -> Iterator[str]:
+def write_dir(workdir: Workdir, distribution: Distribution) -> Iterator[Workdir]:
     """The folder this process writes into: the workdir for the chief, else a temporary folder
     that is deleted when the block ends."""
     if distribution.is_chief:
@@ -209,7 +210,7 @@ def write_dir(workdir: str, distribution: Distribution) -> Iterator[str]:
         temp = tempfile.mkdtemp(prefix=f"vaegan_{task.type}{task.index}_" if task else "vaegan_")
         logging.info("Not the chief (%s): writing into %s, deleted at the end", task, temp)
         try:
-            yield temp
+            yield Workdir(temp)
         finally:
             shutil.rmtree(temp, ignore_errors=True)
 

@@ -1,5 +1,5 @@
 """What a run shows while it trains: TensorBoard scalars and image grids, sample PNGs, and
-images/s (the hyperparameters: workdir.Workdir.write_hparams)."""
+images/s (the hyperparameters: tensorboard_logs.write_hparams)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from vaegan_tf import tensorboard_logs
 from vaegan_tf.images import image_grid, side_by_side, write_png
 from vaegan_tf.training.step_clock import StepCallback
 from vaegan_tf.workdir import Workdir
@@ -52,7 +53,7 @@ class TensorBoardLogger(StepCallback):
     successive grids show the same faces changing.
     """
 
-    def __init__(self, workdir: str, image_every: int, sample_z: np.ndarray | None,
+    def __init__(self, run: Workdir, image_every: int, sample_z: np.ndarray | None,
                  val_images: np.ndarray | None, throughput: Throughput | None = None,
                  sample_attributes: np.ndarray | None = None,
                  val_attributes: np.ndarray | None = None):
@@ -61,10 +62,9 @@ class TensorBoardLogger(StepCallback):
         self.sample_z, self.val_images, self.throughput = sample_z, val_images, throughput
         # Conditional runs (Sec 4.2): the y each grid is drawn with; None for unconditional ones.
         self.sample_attributes, self.val_attributes = sample_attributes, val_attributes
-        run = Workdir(workdir)
         self.samples_dir = run.samples
         os.makedirs(self.samples_dir, exist_ok=True)
-        self.writers = {s: run.summary_writer(s) for s in ("train", "validation")}
+        self.writers = {s: tensorboard_logs.summary_writer(run, s) for s in ("train", "validation")}
 
     def write_scalars(self, split: str, values: dict) -> None:
         with self.writers[split].as_default(step=self.step):

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from vaegan_tf import data
+from vaegan_tf import data, run_record, tensorboard_logs
 from vaegan_tf.config import Config
 from vaegan_tf.data import cache as cache_lib
 from vaegan_tf.data import corrupt, folder
@@ -26,10 +26,11 @@ SAMPLE_GRID = 64  # samples from a fixed z per grid (8x8)
 RECON_GRID = 32  # validation images per reconstruction grid (beside their reconstructions)
 
 
-def resolve_config(config: Config, workdir: str) -> Config:
-    """Fills the defaults that depend on the run: folders under its workdir (Workdir.with_defaults)
-    and, with --conditional, the length of the attribute vector y from the dataset."""
-    config = Workdir(workdir).with_defaults(config)
+def resolve_config(config: Config, run: str | Workdir) -> Config:
+    """Fills the defaults that depend on the run: folders under its workdir
+    (run_record.with_defaults) and, with --conditional, the length of the attribute vector y from
+    the dataset."""
+    config = run_record.with_defaults(config, Workdir.of(run))
     if config.conditional:
         names = data.attribute_names(config)
         if not names:
@@ -90,8 +91,8 @@ def _validation_batches(config: Config, index, validation: tf.data.Dataset,
     return distribute.shard_by_data(validation)
 
 
-def _restore(model: VAEGAN, config: Config, workdir: str,
-             out: str) -> tuple[tf.train.CheckpointManager, int]:
+def _restore(model: VAEGAN, config: Config, workdir: Workdir,
+             out: Workdir) -> tuple[tf.train.CheckpointManager, int]:
     """The manager this process saves with (in `out`) and the step restored from `workdir`."""
     manager = checkpointing.make_manager(model, out, config)
     if out == workdir:
@@ -107,11 +108,11 @@ def _restore(model: VAEGAN, config: Config, workdir: str,
 
 # Callbacks a caller adds to the chief's training (run.py: the SavedModel export). Each is made
 # from the run's CheckpointCallback and placed after it, so it sees only checkpointed states.
-ChiefCallback = Callable[[str, checkpointing.CheckpointCallback], keras.callbacks.Callback]
+ChiefCallback = Callable[[Workdir, checkpointing.CheckpointCallback], keras.callbacks.Callback]
 
 
 @corrupt.raise_data_errors()  # a corrupt image met by tf.data ends as a DataError naming it
-def train_and_evaluate(config: Config, workdir: str, verbose: int = 1,
+def train_and_evaluate(config: Config, workdir: str | Workdir, verbose: int = 1,
                        chief_callbacks: Sequence[ChiefCallback] = ()) -> dict[str, float]:
     """Trains `config.model` to `config.train_steps` total steps in `workdir`, resuming if it can.
 
@@ -122,9 +123,9 @@ def train_and_evaluate(config: Config, workdir: str, verbose: int = 1,
     """
     # First of all: logical devices and collective ops can only be set before TensorFlow starts.
     distribution = distribute.make_distribution(config)
-    with distribute.write_dir(workdir, distribution) as out:
-        run = _Run(config, workdir, out, distribution, verbose)
-        return run.train(chief_callbacks)
+    run = Workdir.of(workdir)
+    with distribute.write_dir(run, distribution) as out:
+        return _Run(config, run, out, distribution, verbose).train(chief_callbacks)
 
 
 def _disl_checkpoint(config: Config) -> str | None:
@@ -177,19 +178,19 @@ def _log_intervals(config: Config, start: int) -> tuple[int, bool, dict]:
 class _Run:
     """One process's training: in the folder `out` it writes to (`workdir` for the chief)."""
 
-    def __init__(self, config: Config, workdir: str, out: str,
+    def __init__(self, config: Config, workdir: Workdir, out: Workdir,
                  distribution: distribute.Distribution, verbose: int):
         self.workdir, self.out, self.distribution, self.verbose = workdir, out, distribution, verbose
         # A non-chief draws and caches data in its own folder.
         self.config = config = resolve_config(config, out)
-        Workdir(workdir).check_resumable(config)
+        run_record.check_resumable(workdir, config)
         self.disl_path = _disl_checkpoint(config)
         if config.cache == "file":
             cache_lib.check_writable(config.cache_dir)  # before drawing or decoding anything
         distribute.per_replica_batch_size(config.batch_size, distribution)
         self.index = data.load_index(config)  # before writing anything: missing data leaves no trace
         if config.dataset == "folder":
-            self.folder_record = _folder_record(self.index, Workdir(workdir))
+            self.folder_record = _folder_record(self.index, workdir)
         logging.info("Training on %s", distribution.description)
         keras.utils.set_random_seed(config.seed)
         if config.deterministic:
@@ -210,10 +211,10 @@ class _Run:
             summary = folder.skip_summary(self.index, self.skipped.names())
             if summary:
                 logging.warning(summary)
-        Workdir(out).write_config(config)
+        run_record.write(out, config)
         if config.dataset == "folder" and self.folder_record is not None:
             # Compact: one entry per picture, for folders of 100k pictures and more.
-            write_text(Workdir(out).folder_index, json.dumps(self.folder_record) + "\n")
+            write_text(out.folder_index, json.dumps(self.folder_record) + "\n")
 
     def train(self, chief_callbacks: Sequence[ChiefCallback]) -> dict[str, float]:
         config, distribution = self.config, self.distribution
@@ -222,7 +223,7 @@ class _Run:
             model.compile(steps_per_execution=config.steps_per_execution)
             manager, start = _restore(model, config, self.workdir, self.out)
         if distribution.multi_worker:
-            distribute.check_same_step(distribution, start, self.workdir)
+            distribute.check_same_step(distribution, start, self.workdir.path)
         if start == 0 and self.disl_path:
             restore_discriminator(model.discriminator, self.disl_path,
                                   f"--disl_from={config.disl_from}")
@@ -250,7 +251,7 @@ class _Run:
             sample_y, val_y = _fixed_attributes(config, self.validation)
             tensorboard = summaries.TensorBoardLogger(self.workdir, config.image_every, sample_z,
                                                       val_images, throughput, sample_y, val_y)
-            Workdir(self.workdir).write_hparams(config)
+            tensorboard_logs.write_hparams(self.workdir, config)
         checkpoints = checkpointing.CheckpointCallback(manager, config.checkpoint_every,
                                                        config.train_steps)
         callbacks = [
