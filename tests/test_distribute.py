@@ -26,6 +26,7 @@ from vaegan_tf.errors import ConfigError
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing, distribute
 from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf.workdir import Workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPER = os.path.join(ROOT, "tests", "distribute_helper.py")
@@ -124,16 +125,17 @@ def test_global_batch_is_split_evenly_or_refused():
 
 def test_the_chief_writes_in_the_workdir_others_in_a_folder_deleted_after(tmp_path):
     workdir = str(tmp_path / "run")
-    with distribute.write_dir(workdir, _distribution(2)) as out:
-        assert out == workdir
+    run = Workdir(workdir)
+    with distribute.write_dir(run, _distribution(2)) as out:
+        assert out is run
     task = distribute.Task({"worker": ["a:1", "b:2"]}, "worker", 1)
     with pytest.raises(RuntimeError, match="boom"):
-        with distribute.write_dir(workdir, _distribution(2, False, task)) as out:
-            assert out != workdir and os.path.isdir(out)
-            assert not out.startswith(workdir)
-            open(os.path.join(out, "file"), "w").close()
+        with distribute.write_dir(run, _distribution(2, False, task)) as out:
+            assert out.path != workdir and os.path.isdir(out.path)
+            assert not out.path.startswith(workdir)
+            open(out.join("file"), "w").close()
             raise RuntimeError("boom")
-    assert not os.path.exists(out)  # deleted even when the run fails
+    assert not os.path.exists(out.path)  # deleted even when the run fails
     assert not os.path.exists(workdir)
 
 

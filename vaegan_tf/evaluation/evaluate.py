@@ -84,10 +84,11 @@ def _knn(config: Config, model, train, test, names) -> dict:
     return out
 
 
-def evaluate(config: Config, run: Workdir) -> dict:
+def evaluate(config: Config, workdir: str | Workdir) -> dict:
     """Computes every metric, appends them as one line to metrics.jsonl, logs them to TensorBoard
     (`tensorboard/evaluate`) and returns the record. Keys that do not apply to the model (e.g.
     disl_mse without a Dis, pixel_mse for a gan) are null."""
+    run = Workdir.of(workdir)
     if config.inception_weights:
         inception.check_weights(config.inception_weights)  # before hours of work, not after
     model, step = inference.restored(config, run)
