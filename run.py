@@ -158,6 +158,7 @@ def main(argv):
         if not FLAGS.workdir:
             raise UserError("--workdir is required: the folder for checkpoints, TensorBoard and samples")
         config = config_from_flags()
+        console.filter_native_stderr()  # TensorFlow's notices about the CPU, for the whole run
         console.import_tensorflow()  # before any module that imports it: its start-up notices
         run(FLAGS.mode, config, FLAGS.workdir)
     except UserError as e:

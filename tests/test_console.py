@@ -19,6 +19,7 @@ I0000 00:00:1796030841.528556   27573 cudart_stub.cc:31] Could not find cuda dri
 E0000 00:00:1796030843.710354   27573 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
 I0000 00:00:1796031019.954030   30335 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions.
 To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
+E0000 00:00:1796504687.355655    3629 util.cc:131] oneDNN supports DT_UINT8 only on platforms with AVX-512. Falling back to the default Eigen-based implementation if present.
 """
 KEPT = """\
 E0000 00:00:1796030843.710354   27573 op_kernel.cc:1800] OP_REQUIRES failed: out of memory
@@ -50,6 +51,25 @@ def test_a_line_written_to_fd_2_while_filtering_still_shows(capfd):
     with console._filtered_stderr():
         os.write(2, NOISE.encode() + b"a native error\n")
     assert capfd.readouterr().err == "a native error\n"
+
+
+@pytest.mark.parametrize("ending", ["sys.exit(2)", "os.abort()"])
+def test_a_run_filters_fd_2_to_its_last_line_even_when_it_aborts(ending):
+    # A native notice written mid-run is dropped; the lines around it arrive in order, the last
+    # one too, even when an abort kills the process before it could flush anything itself.
+    code = ("import os, sys\n"
+            "from vaegan_tf import console\n"
+            "console.filter_native_stderr()\n"
+            f"os.write(2, {NOISE.encode()!r})\n"
+            "print('first', file=sys.stderr, flush=True)\n"
+            f"os.write(2, {NOISE.splitlines()[-1].encode()!r} + b'\\n' + b'native\\n')\n"
+            "print('error: last', file=sys.stderr)\n"
+            f"sys.stderr.flush(); {ending}\n")
+    env = {**os.environ, "VAEGAN_TF_LIGHT_IMPORT": "1"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            timeout=60, env=env)
+    assert result.stderr.decode() == "first\nnative\nerror: last\n"
+    assert result.returncode != 0
 
 
 def test_library_info_lines_are_dropped_and_their_warnings_kept(tmp_path):

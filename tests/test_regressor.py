@@ -60,8 +60,11 @@ def test_trained_once_then_loaded_and_checked(tmp_path, tiny_data_dir):
 
 
 @pytest.mark.slow  # 120 training steps
-def test_training_lowers_the_squared_error_below_the_mean_predictor(tmp_path, tiny_data_dir):
-    config = offline_config(data_dir=tiny_data_dir, regressor_steps=120, batch_size=16)
+def test_training_lowers_the_squared_error_below_the_mean_predictor(tmp_path):
+    # 400 faces, not the shared 120: with 12 test faces the accuracy below moves by 0.05 between
+    # CPUs; with 40 (440 decisions) it beat the majority by 0.12 to 0.16 at seeds 0 to 3.
+    config = offline_config(data_dir=str(tmp_path / "data"), synthetic_images=400,
+                            regressor_steps=120, batch_size=16)
     index = data.load_index(config)
     reg, _ = regressor.load_or_train(config, str(tmp_path), index)
     test_x, test_y = inference.split_images(config, "test", 64, index)

@@ -4,6 +4,8 @@ TensorFlow 2.21's native start-up lines (oneDNN, "Could not find cuda drivers", 
 cuInit ... (303)" on every CPU machine) are written to file descriptor 2 before its logging is set
 up, so TF_CPP_MIN_LOG_LEVEL does not reach them. `import_tensorflow` catches fd 2 while TensorFlow
 loads and looks for devices, and passes on every line that is not one of those known notices.
+One more notice comes later, at the first op of a type oneDNN runs only with AVX-512, so run.py
+also calls `filter_native_stderr`, which filters fd 2 for the whole run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging as std_logging
 import os
+import atexit
 import re
+import subprocess
 import sys
 import tempfile
 
@@ -21,6 +25,9 @@ STARTUP_NOISE = re.compile(
     r"|[IW]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|cuda_executor|cuda_dnn|cuda_fft"
     r"|cuda_blas)\.cc:\d+\] .*"
     r"|E\d{4} [\d:. ]+\d+ cuda_platform\.cc:\d+\] failed call to cuInit: .*"
+    # Once per process, at any time in a run, on CPUs without AVX-512 (DT_UINT8, DT_BOOL, ...):
+    r"|E\d{4} [\d:. ]+\d+ util\.cc:\d+\] oneDNN supports DT_\w+ only on platforms with "
+    r"AVX-512\. .*"
     r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler "
     r"flags\.)$")
 
@@ -47,6 +54,46 @@ def _filtered_stderr():
             caught.seek(0)
             sys.stderr.write(drop_startup_noise(caught.read().decode("utf-8", "replace")))
             sys.stderr.flush()
+
+
+# The filter of `filter_native_stderr`, run as a child: a thread would die with this process and
+# lose the last lines before a native abort, which are the ones that say why it aborted.
+_FILTER = """
+import re, sys
+noise = re.compile(sys.argv[1])
+out = sys.stderr.buffer
+for line in sys.stdin.buffer:
+    if not noise.match(line.decode("utf-8", "replace").rstrip("\\n")):
+        out.write(line)
+        out.flush()
+"""
+
+
+def filter_native_stderr() -> None:
+    """For the rest of the process, drops STARTUP_NOISE lines from fd 2 (C++ writes included).
+
+    fd 2 becomes a pipe into a small child process that passes every other line on to the old
+    fd 2 as it comes. The child is in its own session, so a signal to this process group (Ctrl-C,
+    a TERM to the group) leaves it alive to drain the pipe; it ends when this process has died and
+    the pipe is closed. At a normal exit fd 2 is restored and the child waited for, so nothing
+    written last (the one-line error message) arrives after the process has ended.
+    """
+    sys.stderr.flush()
+    child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER, STARTUP_NOISE.pattern],
+                             stdin=subprocess.PIPE, start_new_session=True, close_fds=True)
+    saved = os.dup(2)
+    os.dup2(child.stdin.fileno(), 2)
+    child.stdin.close()
+
+    def restore():
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end here: the child reads to its end
+        os.close(saved)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a process started from here still holds the pipe
+            pass
+    atexit.register(restore)
 
 
 class LibraryInfoFilter(std_logging.Filter):
