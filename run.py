@@ -43,7 +43,7 @@ flags.DEFINE_integer("benchmark_matmul_size", 0, "--mode=benchmark: side of the 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
            str: flags.DEFINE_string}
 # One flag per Config field, its help and choices from the field's own metadata (config.py).
-for _field in dataclasses.fields(config_lib.Config):
+for _field in config_lib.fields():
     if _field.metadata["choices"]:
         flags.DEFINE_enum(_field.name, _field.default, _field.metadata["choices"],
                           _field.metadata["help"])
@@ -52,12 +52,8 @@ for _field in dataclasses.fields(config_lib.Config):
 
 FLAGS = flags.FLAGS
 
-# --help: what a newcomer needs first, then the rest by concern (Config's sections, in its order).
+# --help: what a newcomer needs first, then the rest by concern (Config's groups, in their order).
 NEWCOMER_FLAGS = ("flagfile", "workdir", "mode", "model", "dataset", "data_dir", "train_steps")
-SECTIONS = (("model", "The model"), ("learning_rate", "Optimisation"),
-            ("precision", "Speed and devices"), ("dataset", "Data"),
-            ("log_every", "Logging, checkpoints, exports"),
-            ("checkpoint", "Offline modes (evaluate, attributes, sample, embed, export)"))
 USAGE = """\
 vaegan_tf: the VAE/GAN of Larsen et al., "Autoencoding beyond pixels" (ICML 2016).
 
@@ -79,14 +75,11 @@ def _flag_line(name: str) -> str:
 
 def help_text() -> str:
     """The --help page: usage, the flags a newcomer needs, then every other flag by concern."""
-    fields = [f.name for f in dataclasses.fields(config_lib.Config)]
-    starts = {fields.index(first): title for first, title in SECTIONS}
     lines = [USAGE, "Start here:", *map(_flag_line, NEWCOMER_FLAGS)]
-    for i, name in enumerate(fields):
-        if i in starts:
-            lines += ["", f"{starts[i]}:"]
-        if name not in NEWCOMER_FLAGS:
-            lines.append(_flag_line(name))
+    for _, group, title in config_lib.GROUPS:
+        lines += ["", f"{title}:"]
+        lines += [_flag_line(f.name) for f in dataclasses.fields(group)
+                  if f.name not in NEWCOMER_FLAGS]
     lines += ["", "Console and --mode=benchmark:"]
     lines += [_flag_line(n) for n in ("verbose", "benchmark_compare", "benchmark_profile",
                                       "benchmark_steps", "benchmark_warmup",
@@ -96,7 +89,7 @@ def help_text() -> str:
 
 
 def config_from_flags() -> config_lib.Config:
-    return config_lib.Config(**{f.name: FLAGS[f.name].value for f in dataclasses.fields(config_lib.Config)})
+    return config_lib.Config(**{f.name: FLAGS[f.name].value for f in config_lib.fields()})
 
 
 def run(mode: str, config: config_lib.Config, path: str) -> None:
@@ -120,7 +113,7 @@ def run(mode: str, config: config_lib.Config, path: str) -> None:
     elif mode in ("evaluate", "attributes", "sample", "embed"):
         # The run's config.json describes the networks; flags add what to measure (run_record.py).
         from vaegan_tf import run_record
-        explicit = {f.name for f in dataclasses.fields(config_lib.Config) if FLAGS[f.name].present}
+        explicit = {f.name for f in config_lib.fields() if FLAGS[f.name].present}
         offline(mode, run_record.offline_config(workdir, config, explicit), workdir)
     else:  # benchmark
         from vaegan_tf.perf import benchmark

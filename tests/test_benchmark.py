@@ -119,12 +119,11 @@ def test_a_conditional_config_is_compared_with_itself_unconditional_and_paper_co
 
 def test_paper_literal_variant_is_celeba_paper_flags(tmp_path):
     """The comparison's paper-literal recipe is celeba_paper.flags's, field for field."""
-    import dataclasses
     import pathlib
 
-    from vaegan_tf.config import Config
+    from vaegan_tf import config as config_lib
 
-    types = {f.name: f.type for f in dataclasses.fields(Config)}
+    types = {f.name: f.type for f in config_lib.fields()}
     flagged = {}
     flagfile = pathlib.Path(__file__).resolve().parents[1] / "celeba_paper.flags"
     for line in flagfile.read_text().splitlines():
@@ -139,7 +138,7 @@ def test_paper_literal_variant_is_celeba_paper_flags(tmp_path):
     ignored = {"workdir", "dataset", "data_dir", "crop", "train_split", "train_steps",
                "log_every", "eval_every", "image_every", "checkpoint_every"}
     differs = {k: v for k, v in flagged.items()
-               if k not in ignored and v != getattr(Config(), k)}
+               if k not in ignored and v != getattr(config_lib.Config(), k)}
     assert {k: pytest.approx(v) for k, v in differs.items()} == benchmark.PAPER_LITERAL
     assert set(benchmark.PAPER_LITERAL) <= set(flagged)
 

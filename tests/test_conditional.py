@@ -12,6 +12,7 @@ from lfw_fixtures import write_lfw
 from PIL import Image
 
 from export.saved_model import exports
+from vaegan_tf.config import flat_values
 from vaegan_tf import data
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.evaluation import attributes, classifier, inference, sampling
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 def _recorded(workdir: str) -> dict:
     with open(os.path.join(workdir, "config.json")) as f:
-        return json.load(f)
+        return flat_values(json.load(f))
 
 
 def test_samples_conditioned_on_an_attribute_show_it(tiny_data_dir):

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from vaegan_tf import config as config_lib
+from vaegan_tf import settings
 from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
 
@@ -80,7 +82,7 @@ def test_json_round_trip(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(c.to_json())
     assert Config.load(str(path)) == c
-    assert json.loads(c.to_json())["latent_dim"] == 7
+    assert json.loads(c.to_json())["networks"]["latent_dim"] == 7
 
 
 def test_unknown_field_and_bad_file(tmp_path):
@@ -96,7 +98,7 @@ def test_every_field_documents_itself_and_its_flag_says_the_same():
     from absl import flags
 
     import run  # noqa: F401  (defines the flags from the fields)
-    for f in dataclasses.fields(Config):
+    for f in config_lib.fields():
         assert len(f.metadata["help"]) > 10, f.name
         flag = flags.FLAGS[f.name]
         assert flag.help.endswith(f.metadata["help"]), f.name  # an enum's help starts <a|b>:
@@ -120,24 +122,70 @@ HAND_KEPT_OFFLINE = {
 
 
 def test_field_sets_are_derived_from_the_marks_and_match_the_old_hand_kept_sets():
-    from vaegan_tf import config as config_lib
     assert config_lib.OFFLINE_FIELDS == HAND_KEPT_OFFLINE
     assert config_lib.RESUME_SAFE_FIELDS == HAND_KEPT_RESUME_SAFE | HAND_KEPT_OFFLINE
     assert config_lib.OVERRIDABLE_FIELDS == {"data_dir", "batch_size"}
-    marks = {f.name: f.metadata["role"] for f in dataclasses.fields(Config)}
-    assert {n for n, r in marks.items() if r == config_lib.SHAPES} == (
+    offline = {f.name for f in dataclasses.fields(config_lib.Offline)}
+    marks = {f.name: f.metadata["role"] for f in config_lib.fields() if f.name not in offline}
+    assert {n for n, r in marks.items() if r == settings.SHAPES} == (
         set(marks) - config_lib.RESUME_SAFE_FIELDS)
 
 
 def test_a_new_field_is_marked_in_one_place():
-    from vaegan_tf import config as config_lib
-    wider = dataclasses.make_dataclass("Wider", [
-        ("new_offline", int, config_lib._field(0, "an offline setting", role=config_lib.OFFLINE)),
-        ("new_safe", int, config_lib._field(0, "a resume-safe one", role=config_lib.RESUME_SAFE,
-                                            overridable=True)),
-        ("new_shape", int, config_lib._field(0, "shapes the model")),
-    ], bases=(Config,), frozen=True)
-    offline, safe, overridable = config_lib.field_sets(wider)
+    def wider(group, *new):
+        return dataclasses.make_dataclass(group.__name__, list(new), bases=(group,), frozen=True)
+
+    groups = [(name, group, title) for name, group, title in config_lib.GROUPS]
+    groups[1] = ("recipe", wider(config_lib.Recipe, (
+        "new_safe", int, settings._field(0, "a resume-safe one", role=settings.RESUME_SAFE,
+                                           overridable=True)), (
+        "new_shape", int, settings._field(0, "shapes the model"))), "Optimisation")
+    groups[4] = ("offline", wider(config_lib.Offline, (
+        "new_offline", int, settings._field(0, "an offline setting"))), "Offline")
+    offline, safe, overridable = config_lib.field_sets(groups)
     assert offline - config_lib.OFFLINE_FIELDS == {"new_offline"}
     assert safe - config_lib.RESUME_SAFE_FIELDS == {"new_offline", "new_safe"}
     assert overridable - config_lib.OVERRIDABLE_FIELDS == {"new_safe"}
+    assert {f.name for f in config_lib.fields(groups)} - {f.name for f in config_lib.fields()} == {
+        "new_safe", "new_shape", "new_offline"}
+
+
+def test_no_group_holds_more_than_25_settings_and_no_name_is_in_two():
+    sizes = {name: len(dataclasses.fields(group)) for name, group, _ in config_lib.GROUPS}
+    assert max(sizes.values()) <= 25, sizes
+    names = [f.name for f in config_lib.fields()]
+    assert len(names) == len(set(names)) == sum(sizes.values())
+    assert not set(names) & {name for name, _, _ in config_lib.GROUPS}  # flat names stay flat
+    twice = dataclasses.make_dataclass("Twice", [("latent_dim", int, settings._field(1, "x"))],
+                                       frozen=True)
+    with pytest.raises(AssertionError, match="latent_dim is in two groups"):
+        config_lib._group_of((*config_lib.GROUPS, ("twice", twice, "Twice")))
+
+
+def test_flat_names_read_and_build_the_groups():
+    c = Config(latent_dim=7, learning_rate=1e-3, dataset="lfw", log_every=5, sample_seed=3)
+    assert (c.networks.latent_dim, c.recipe.learning_rate, c.data.crop, c.run.log_every,
+            c.offline.sample_seed) == (7, 1e-3, "center150", 5, 3)
+    assert (c.latent_dim, c.crop) == (7, "center150")
+    assert c.replace(latent_dim=9).networks.latent_dim == 9 and c.latent_dim == 7
+    with pytest.raises(AttributeError, match="no field 'latnt_dim'"):
+        c.latnt_dim
+    with pytest.raises(ConfigError, match="unknown config field"):
+        c.replace(latnt_dim=9)
+
+
+def test_the_record_keeps_the_training_groups_and_not_the_offline_one(tmp_path):
+    c = Config(latent_dim=7, sample_seed=3, checkpoint="ckpt-4")
+    record = c.record()
+    assert list(record) == ["networks", "recipe", "data", "run"]
+    recorded = {k for group in record.values() for k in group}
+    assert recorded == set(c.to_dict()) - config_lib.OFFLINE_FIELDS
+    assert Config.from_dict(record) == c.replace(sample_seed=0, checkpoint="")
+
+
+def test_a_flat_record_from_before_the_groups_still_loads(tmp_path):
+    # What config.json held before: every field at the top level, the offline ones included.
+    old = Config(latent_dim=7, sample_seed=3).to_dict()
+    assert Config.from_dict(old) == Config(latent_dim=7, sample_seed=3)
+    for name, value in {"latent_dim": 7, "sample_seed": 3}.items():
+        assert old[name] == value

@@ -6,7 +6,6 @@ those checks run in processes of their own: distribute_helper.py (2 logical CPU 
 `run.py --strategy=multi_worker` workers on 127.0.0.1. This process keeps TensorFlow's defaults.
 """
 
-import dataclasses
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_config
 
+from vaegan_tf import config as config_lib
 from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.model.vaegan import VAEGAN
@@ -203,7 +203,7 @@ def _decode(export_dir, z):
 def test_mirrored_checkpoint_exports_and_resumes_on_one_device(two_devices, synthetic_root,
                                                                tmp_path):
     workdir = os.path.join(two_devices, "mirrored")
-    saved = json.load(open(os.path.join(workdir, "config.json")))
+    saved = config_lib.flat_values(json.load(open(os.path.join(workdir, "config.json"))))
     assert (saved["strategy"], saved["num_cpu_devices"]) == ("mirrored", 2)
     config = tiny_config(data_dir=synthetic_root, train_steps=4, sync_batchnorm=True)
 
@@ -230,7 +230,8 @@ def test_mirrored_checkpoint_exports_and_resumes_on_one_device(two_devices, synt
     final = train_and_evaluate(config, workdir, verbose=0)
     assert final and all(np.isfinite(v) for v in final.values())
     assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-4.index"))
-    assert json.load(open(os.path.join(workdir, "config.json")))["strategy"] == "default"
+    assert config_lib.flat_values(json.load(open(os.path.join(workdir, "config.json"))))[
+        "strategy"] == "default"
 
 
 # --- two workers: run.py --strategy=multi_worker on 127.0.0.1 ---
@@ -248,7 +249,7 @@ def _free_ports(n):
 def _flags(config: Config) -> list[str]:
     """The run.py flags that give `config` (only those differing from the defaults)."""
     default, flags = Config(), []
-    for f in dataclasses.fields(Config):
+    for f in config_lib.fields():
         value = getattr(config, f.name)
         if value != getattr(default, f.name):
             flags.append(f"--{f.name}={str(value).lower() if f.type == 'bool' else value}")

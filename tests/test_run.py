@@ -7,6 +7,7 @@ import sys
 import pytest
 from conftest import PAPER_LITERAL
 
+from vaegan_tf import config as config_lib
 from vaegan_tf.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -151,7 +152,7 @@ def test_help_leads_with_what_a_newcomer_needs_and_lists_every_flag_once():
     order = [line.split("=")[0].strip() for line in start.splitlines() if line.startswith("  --")]
     assert order[:5] == ["--flagfile", "--workdir", "--mode", "--model", "--dataset"]
     listed = [line.split("=")[0].strip()[2:] for line in text.splitlines() if line.startswith("  --")]
-    fields = [f.name for f in __import__("dataclasses").fields(Config)]
+    fields = [f.name for f in config_lib.fields()]
     assert sorted(set(listed)) == sorted(listed)  # each once
     assert set(fields) <= set(listed) and {"verbose", "benchmark_steps"} <= set(listed)
     assert text.index("\nThe model:") < text.index("\nData:") < text.index("\nOffline modes")

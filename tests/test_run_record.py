@@ -56,3 +56,20 @@ def test_offline_config_takes_offline_fields_and_ignores_model_flags(tmp_path):
     assert (config.model, config.eval_images, config.classifier_dir) == ("vae", 7, "/x")
     assert config.data_dir == "/data"  # not given explicitly
     assert run_record.offline_config(Workdir(str(tmp_path)), flags, {"data_dir"}).data_dir == "/elsewhere"
+
+
+def test_a_run_recorded_before_the_groups_resumes_and_serves_offline_modes(tmp_path):
+    # config.json as runs wrote it before the settings were grouped: every field flat, the
+    # offline ones included.
+    import json
+    old = tiny_config(model="vae", sample_seed=5)
+    run = Workdir(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps(old.to_dict()))
+    run_record.check_resumable(run, tiny_config(model="vae", train_steps=99))
+    with pytest.raises(CheckpointError, match=r"--latent_dim=9 differs from 8 recorded in"):
+        run_record.check_resumable(run, tiny_config(model="vae", latent_dim=9))
+    config = run_record.offline_config(run, Config(eval_images=7))
+    assert (config.model, config.eval_images, config.sample_seed) == ("vae", 7, 0)
+    run_record.write(run, config)  # rewritten in groups, without the offline values
+    assert "sample_seed" not in (tmp_path / "config.json").read_text()
+    assert run_record.load(run) == config.replace(eval_images=Config().eval_images)

@@ -13,6 +13,7 @@ import tensorflow as tf
 from conftest import offline_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from vaegan_tf.config import flat_values
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.evaluation import table2, table2_report
 from vaegan_tf.training.train import train_and_evaluate
@@ -213,7 +214,7 @@ def conditional_run(tmp_path_factory, tiny_data_dir):
                             regressor_steps=2, runs=2)
     train_and_evaluate(config, workdir, verbose=0)
     with open(os.path.join(workdir, "config.json")) as f:
-        return workdir, config.replace(**{k: v for k, v in json.load(f).items()
+        return workdir, config.replace(**{k: v for k, v in flat_values(json.load(f)).items()
                                           if k == "num_attributes"})
 
 

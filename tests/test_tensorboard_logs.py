@@ -31,5 +31,5 @@ def test_a_training_run_records_its_hyperparameters_for_the_hparams_dashboard(ti
     assert not {"data_dir", "log_every", "checkpoint"} & set(recorded)
     for key, value in expected.items():
         assert recorded[key] == (value if isinstance(value, (bool, str)) else float(value)), key
-    assert json.loads(open(Workdir(workdir).config_file).read())["model"] == "vaegan"
+    assert json.loads(open(Workdir(workdir).config_file).read())["networks"]["model"] == "vaegan"
 

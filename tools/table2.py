@@ -31,6 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run from a clone without installing too
 
+from vaegan_tf.config import flat_values  # noqa: E402
 from vaegan_tf.data.synthetic import MANIFEST_FILE  # noqa: E402
 from vaegan_tf.evaluation import table2_report  # noqa: E402
 from vaegan_tf.files import read_json, write_text  # noqa: E402
@@ -76,7 +77,7 @@ def table2_record(workdir: str, step: int | None = None) -> dict | None:
 
 
 def _finished_step(workdir: str) -> int:
-    return read_json(os.path.join(workdir, "config.json"))["train_steps"]
+    return flat_values(read_json(os.path.join(workdir, "config.json")))["train_steps"]
 
 
 def _switch_grid(workdir: str) -> str:

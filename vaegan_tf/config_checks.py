@@ -36,14 +36,19 @@ def validate(c) -> None:
     _check_combinations(c)
 
 
+def _settings(c) -> list[dataclasses.Field]:
+    """The fields of every group of Config `c` (its own fields are the groups)."""
+    return [f for group in dataclasses.fields(c) for f in dataclasses.fields(getattr(c, group.name))]
+
+
 def _check_types_and_choices(c) -> None:
-    for f in dataclasses.fields(c):
+    for f in _settings(c):
         value = getattr(c, f.name)
         expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
         # bool is an int subclass; an int field given True is almost surely a mistake.
         if not isinstance(value, expected) or (f.type != "bool" and isinstance(value, bool)):
             _fail(f.name, f"expected {f.type}, got {value!r}")
-    for f in dataclasses.fields(c):
+    for f in _settings(c):
         choices = f.metadata["choices"]
         if choices and getattr(c, f.name) not in choices:
             _fail(f.name, f"must be one of {', '.join(choices)}; got {getattr(c, f.name)!r}")

@@ -9,7 +9,8 @@ from typing import Iterable
 
 from absl import logging
 
-from vaegan_tf.config import OFFLINE_FIELDS, OVERRIDABLE_FIELDS, RESUME_SAFE_FIELDS, Config
+from vaegan_tf.config import (OFFLINE_FIELDS, OVERRIDABLE_FIELDS, RESUME_SAFE_FIELDS, Config,
+                              flat_values)
 from vaegan_tf.errors import CheckpointError
 from vaegan_tf.files import write_text
 from vaegan_tf.workdir import Workdir
@@ -26,12 +27,12 @@ def with_defaults(config: Config, run: Workdir) -> Config:
 
 
 def recorded(run: Workdir) -> dict | None:
-    """The values in config.json; None when the run has none yet."""
+    """The values in config.json by flat field name; None when the run has none yet."""
     if not os.path.exists(run.config_file):
         return None
     try:
         with open(run.config_file) as f:
-            return json.load(f)
+            return flat_values(json.load(f))
     except (OSError, json.JSONDecodeError) as e:
         raise CheckpointError(f"cannot read {run.config_file} ({e}); move it away to start "
                               "anew") from None

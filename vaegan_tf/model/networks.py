@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import layers
 
-from vaegan_tf.config import DEC_CONDITIONING, DIS_CONDITIONING
+from vaegan_tf.settings import DEC_CONDITIONING, DIS_CONDITIONING
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.model.layers import KERNEL, batch_norm, conv, dense, kernel_initializer
 

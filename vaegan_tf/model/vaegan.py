@@ -88,7 +88,7 @@ class VAEGAN(ForwardPass, keras.Model):
         self.built = True  # every variable exists (build_networks); nothing is built on first call
 
     def get_config(self):
-        return {"name": self.name, "config": self.config.to_dict(), "step": int(self.step.numpy())}
+        return {"name": self.name, "config": self.config.record(), "step": int(self.step.numpy())}
 
     @classmethod
     def from_config(cls, config):
