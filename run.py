@@ -30,7 +30,7 @@ flags.DEFINE_enum("mode", "train", MODES, "what to do")
 flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoard, samples")
 flags.DEFINE_integer("verbose", 1, "training progress: 0 silent, 1 a line every --log_every steps "
                      "(redrawn live on a terminal), 2 only those lines")
-flags.DEFINE_bool("benchmark_compare", False, "--mode=benchmark: also time every --step and "
+flags.DEFINE_bool("benchmark_compare", False, "--mode=benchmark: also time every --gradients and "
                   "precision, and the paper-literal recipe's default step, in turns in this "
                   "process (ratios against float32 three_tape and the paper-literal step)")
 flags.DEFINE_bool("benchmark_profile", False, "--mode=benchmark: also trace two steps with the "
@@ -49,6 +49,10 @@ for _field in config_lib.fields():
                           _field.metadata["help"])
     else:
         _DEFINE[type(_field.default)](_field.name, _field.default, _field.metadata["help"])
+
+# Old flag names, so commands and flag files written before a rename still work.
+for _old, _new in config_lib.RENAMED.items():
+    flags.DEFINE_alias(_old, _new)
 
 FLAGS = flags.FLAGS
 
@@ -104,12 +108,12 @@ def run(mode: str, config: config_lib.Config, path: str) -> None:
     if mode == "train":
         from export.saved_model import exports  # imported late: TensorFlow start-up is slow
         from vaegan_tf.training import train
-        train.train_and_evaluate(config, workdir, verbose=FLAGS.verbose,
-                                 chief_callbacks=[exports(config.export_every)])
+        train.train_mode(config, workdir, verbose=FLAGS.verbose,
+                         chief_callbacks=[exports(config.export_every)])
     elif mode == "export":
         # The run's own config.json describes the networks; model flags are not needed here.
         from export import saved_model
-        saved_model.export_from_workdir(workdir, config.checkpoint or None)
+        saved_model.export_mode(workdir, config.checkpoint or None)
     elif mode in ("evaluate", "attributes", "sample", "embed"):
         # The run's config.json describes the networks; flags add what to measure (run_record.py).
         from vaegan_tf import run_record
@@ -117,9 +121,10 @@ def run(mode: str, config: config_lib.Config, path: str) -> None:
         offline(mode, run_record.offline_config(workdir, config, explicit), workdir)
     else:  # benchmark
         from vaegan_tf.perf import benchmark
-        benchmark.run_benchmark(config, workdir, steps=FLAGS.benchmark_steps,
-                                warmup=FLAGS.benchmark_warmup, peak_size=FLAGS.benchmark_matmul_size,
-                                compare=FLAGS.benchmark_compare, profile=FLAGS.benchmark_profile)
+        benchmark.benchmark_mode(
+            config, workdir, steps=FLAGS.benchmark_steps, warmup=FLAGS.benchmark_warmup,
+            peak_size=FLAGS.benchmark_matmul_size, compare=FLAGS.benchmark_compare,
+            profile=FLAGS.benchmark_profile)
 
 
 def offline(mode: str, config: config_lib.Config, workdir) -> None:
@@ -129,7 +134,7 @@ def offline(mode: str, config: config_lib.Config, workdir) -> None:
         print(evaluate.evaluate_mode(config, workdir))
     elif mode == "attributes":
         from vaegan_tf.evaluation import attributes
-        print(attributes.format_table(attributes.attribute_mode(config, workdir)))
+        print(attributes.format_table(attributes.attributes_mode(config, workdir)))
     elif mode == "embed":
         from vaegan_tf.evaluation import embed
         record = embed.embed_mode(config, workdir)

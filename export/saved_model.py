@@ -100,8 +100,8 @@ def export_model(model: VAEGAN, workdir: str | Workdir, version: int) -> dict[st
 
 # --- from a workdir's checkpoint ---
 
-def export_from_workdir(workdir: str | Workdir,
-                        checkpoint: str | None = None) -> dict[str, str | None]:
+def export_mode(workdir: str | Workdir,
+                checkpoint: str | None = None) -> dict[str, str | None]:
     """Restores a checkpoint of a training run (default: its newest) and exports it, versioned
     by its training step: the SavedModels and export/vaegan.keras ({'encoder', 'decoder',
     'keras': path or None})."""
@@ -161,7 +161,7 @@ class ExportCallback(StepCallback):
 
 
 def exports(every: int):
-    """What train_and_evaluate's `chief_callbacks` takes to export during training: SavedModels
+    """What train_mode's `chief_callbacks` takes to export during training: SavedModels
     every `every` steps (0 = only at the end), of checkpointed states only."""
     def make(workdir: Workdir, checkpoints: CheckpointCallback) -> ExportCallback:
         return ExportCallback(workdir, every, checkpoints)

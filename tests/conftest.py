@@ -24,7 +24,7 @@ NUM_SYNTHETIC = 120  # 96 train, 12 validation, 12 test
 PAPER_LITERAL = dict(
     dis_passes="one", llike_stop_target=False, dec_batch="joint", gan_fakes="both",
     gan_loss="non_saturating", gan_eps=0.0, real_vs_gen_weight=1 / 3, equilibrium_gate=False,
-    init="glorot", rmsprop_eps="inside_sqrt", rmsprop_epsilon=1e-7, lr_schedule="constant",
+    init="glorot", rmsprop_epsilon_at="inside_sqrt", rmsprop_epsilon=1e-7, lr_schedule="constant",
     learning_rate=3e-4, train_split="train", dec_conditioning="input", dis_conditioning="fc")
 
 
@@ -72,15 +72,15 @@ def tiny_runs(tmp_path_factory, tiny_data_dir):
     once per session on first use and shared by every test that asks for it (copy the workdir
     to write into it; test_evaluate's vae check adds its metrics to the shared one)."""
     from export.saved_model import exports
-    from vaegan_tf.training.train import train_and_evaluate
+    from vaegan_tf.training.train import train_mode
     runs = {}
 
     def trained(model: str = "vaegan") -> tuple[str, Config]:
         if model not in runs:
             config = offline_config(model=model, train_steps=2, data_dir=tiny_data_dir)
             workdir = str(tmp_path_factory.mktemp(f"tiny_{model}_"))
-            train_and_evaluate(config, workdir, verbose=0,
-                               chief_callbacks=[exports(config.export_every)])
+            train_mode(config, workdir, verbose=0,
+                       chief_callbacks=[exports(config.export_every)])
             runs[model] = workdir, config.replace(data_dir=tiny_data_dir)
         return runs[model]
     return trained
@@ -92,12 +92,12 @@ def trained(tmp_path_factory):
     (workdir, model restored at step 4)."""
     from export.saved_model import exports
     from vaegan_tf.evaluation import inference
-    from vaegan_tf.training.train import train_and_evaluate
+    from vaegan_tf.training.train import train_mode
     from vaegan_tf.workdir import Workdir
     root = tmp_path_factory.mktemp("export")
     workdir = str(root / "run")
-    train_and_evaluate(tiny_config(data_dir=str(root / "data"), export_every=2), workdir, verbose=0,
-                       chief_callbacks=[exports(2)])
+    train_mode(tiny_config(data_dir=str(root / "data"), export_every=2), workdir, verbose=0,
+               chief_callbacks=[exports(2)])
     model = inference.restore(Workdir(workdir))
     return workdir, model
 

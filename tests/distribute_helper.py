@@ -31,7 +31,7 @@ from vaegan_tf import data  # noqa: E402
 from vaegan_tf.errors import ConfigError  # noqa: E402
 from vaegan_tf.model.vaegan import VAEGAN  # noqa: E402
 from vaegan_tf.training import distribute  # noqa: E402
-from vaegan_tf.training.train import train_and_evaluate  # noqa: E402
+from vaegan_tf.training.train import train_mode  # noqa: E402
 
 REPLICAS = 2
 
@@ -91,7 +91,7 @@ def batch_not_divisible(out: str, data_dir: str) -> dict:
     config = tiny_config(data_dir=data_dir, batch_size=9, strategy="mirrored",
                          num_cpu_devices=REPLICAS)
     try:
-        train_and_evaluate(config, workdir, verbose=0)
+        train_mode(config, workdir, verbose=0)
         message = None
     except ConfigError as e:
         message = str(e)
@@ -101,8 +101,8 @@ def batch_not_divisible(out: str, data_dir: str) -> dict:
 def mirrored_run(out: str, data_dir: str) -> None:
     config = tiny_config(data_dir=data_dir, train_steps=2, strategy="mirrored",
                          num_cpu_devices=REPLICAS, sync_batchnorm=True)
-    train_and_evaluate(config, os.path.join(out, "mirrored"), verbose=0,
-                       chief_callbacks=[exports(config.export_every)])
+    train_mode(config, os.path.join(out, "mirrored"), verbose=0,
+               chief_callbacks=[exports(config.export_every)])
 
 
 def main(out: str, data_dir: str) -> None:

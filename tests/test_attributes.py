@@ -56,7 +56,7 @@ def test_attribute_mode_writes_vectors_grid_and_efficacy(tmp_path, tiny_runs):
     workdir = str(tmp_path / "run")
     shutil.copytree(source, workdir)
     config = config.replace(edit_attributes="Smiling,Male")
-    record = attributes.attribute_mode(config, workdir)
+    record = attributes.attributes_mode(config, workdir)
     saved = np.load(os.path.join(workdir, "attribute_vectors.npz"))
     names = list(saved["names"])
     assert saved["vectors"].shape == (len(names), config.latent_dim) and "Smiling" in names
@@ -72,4 +72,4 @@ def test_attribute_mode_writes_vectors_grid_and_efficacy(tmp_path, tiny_runs):
 
 def test_attribute_mode_needs_an_encoder(tmp_path):
     with pytest.raises(ConfigError, match="needs an encoder"):
-        attributes.attribute_mode(offline_config(model="gan"), str(tmp_path))
+        attributes.attributes_mode(offline_config(model="gan"), str(tmp_path))

@@ -21,13 +21,13 @@ def test_benchmark_writes_every_key_and_keeps_others(tmp_path):
     workdir.mkdir()
     (workdir / "benchmark.json").write_text(json.dumps({"from_an_earlier_run": 1.0}))
     config = tiny_config(data_dir=str(tmp_path / "data"))
-    results = benchmark.run_benchmark(config, str(workdir), steps=2, warmup=1, peak_size=128)
+    results = benchmark.benchmark_mode(config, str(workdir), steps=2, warmup=1, peak_size=128)
     saved = json.loads((workdir / "benchmark.json").read_text())
     for key in STEP_KEYS + PIPELINE_KEYS:
         assert saved[key] == pytest.approx(results[key]) and saved[key] > 0, key
     assert saved["from_an_earlier_run"] == 1.0
-    assert (saved["precision"], saved["batch_size"], saved["step"], saved["jit_compile"]) == (
-        config.precision, config.batch_size, config.step, config.jit_compile)
+    assert (saved["precision"], saved["batch_size"], saved["gradients"], saved["jit_compile"]) == (
+        config.precision, config.batch_size, config.gradients, config.jit_compile)
     # The derived keys are what they claim to be.
     assert saved["train_img_per_s"] == pytest.approx(config.batch_size / saved["step_s"])
     assert saved["gflop_per_img"] == pytest.approx(
@@ -50,11 +50,11 @@ def test_benchmark_writes_every_key_and_keeps_others(tmp_path):
 @pytest.mark.slow  # times a training step
 def test_time_train_step_reports_the_config_it_ran():
     # Two configs in one process, as a comparison of steps or precisions does it.
-    for config in (tiny_config(step="three_tape"),
+    for config in (tiny_config(gradients="three_tape"),
                    tiny_config(model="gan", precision="mixed_bfloat16", batch_size=4)):
         result = timing.time_train_step(config, steps=2, warmup=1, peak_size=128)
-        assert (result["model"], result["step"], result["precision"], result["batch_size"]) == (
-            config.model, config.step, config.precision, config.batch_size)
+        assert (result["model"], result["gradients"], result["precision"], result["batch_size"]) == (
+            config.model, config.gradients, config.precision, config.batch_size)
         assert result["gflop_per_img"] == pytest.approx(
             flops.least_work_flops_per_image(config) / 1e9)
         assert result["step_s_min"] <= result["step_s"]
@@ -81,13 +81,13 @@ def test_random_batches_look_like_the_dataset():
                                          ({"peak_size": -1}, "--benchmark_matmul_size")])
 def test_bad_counts_are_config_errors(tmp_path, kwargs, flag):
     with pytest.raises(ConfigError, match=flag):
-        benchmark.run_benchmark(tiny_config(), str(tmp_path / "w"), **kwargs)
+        benchmark.benchmark_mode(tiny_config(), str(tmp_path / "w"), **kwargs)
     assert not (tmp_path / "w").exists()
 
 
 @pytest.mark.slow  # times every step and precision
 def test_side_by_side_times_every_step_and_precision(tmp_path):
-    config = tiny_config(precision="mixed_bfloat16", step="fused")
+    config = tiny_config(precision="mixed_bfloat16", gradients="fused")
     names = list(benchmark.compared_variants(config))
     assert names[0] == "fused/mixed_bfloat16" and names[-1] == "paper_literal:fused/float32"
     assert len(names) == len(set(names)) == 5

@@ -17,7 +17,7 @@ from vaegan_tf import data
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.evaluation import attributes, classifier, inference, sampling
 from vaegan_tf.images import image_grid
-from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf.training.train import train_mode
 from vaegan_tf import run_record
 from vaegan_tf.workdir import Workdir
 
@@ -44,7 +44,7 @@ def test_samples_conditioned_on_an_attribute_show_it(tiny_data_dir):
                             learning_rate=2e-3, data_dir=tiny_data_dir, log_every=STEPS,
                             eval_every=STEPS, image_every=STEPS, checkpoint_every=STEPS,
                             classifier_steps=150)
-    train_and_evaluate(config, workdir, verbose=0)
+    train_mode(config, workdir, verbose=0)
     config = run_record.offline_config(Workdir(workdir), config)
     model, step = inference.restored(config, workdir)
     assert step == STEPS and config.num_attributes == 11
@@ -74,7 +74,7 @@ def vaegan_run(tmp_path_factory, tiny_data_dir):
     # Keras's initialisation: deeppy's smaller output-layer weights leave Dec's images within
     # one grey level of each other after 2 steps, and the sample test must tell y from 1 − y.
     config = offline_config(conditional=True, train_steps=2, data_dir=tiny_data_dir, init="glorot")
-    train_and_evaluate(config, workdir, verbose=0, chief_callbacks=[exports(config.export_every)])
+    train_mode(config, workdir, verbose=0, chief_callbacks=[exports(config.export_every)])
     return workdir, config
 
 
@@ -88,9 +88,9 @@ def test_conditional_vaegan_run_records_y_and_exports_conditional_models(vaegan_
                                                    attributes=tf.ones([2, 11]))["images"]
     assert images.shape == (2, 32, 32, 3)
     # Rerunning the same command finds the run finished; a wrong --num_attributes is refused.
-    assert train_and_evaluate(config, workdir, verbose=0) == {}
+    assert train_mode(config, workdir, verbose=0) == {}
     with pytest.raises(ConfigError, match="--num_attributes=5, but --dataset=synthetic has 11"):
-        train_and_evaluate(config.replace(num_attributes=5), workdir, verbose=0)
+        train_mode(config.replace(num_attributes=5), workdir, verbose=0)
 
 
 def test_conditional_training_on_lfw_scores(tmp_path):
@@ -98,7 +98,7 @@ def test_conditional_training_on_lfw_scores(tmp_path):
     workdir = str(tmp_path / "run")
     config = offline_config(conditional=True, train_steps=2, dataset="lfw", crop="center150",
                             data_dir=str(tmp_path / "lfw"), batch_size=4)
-    logs = train_and_evaluate(config, workdir, verbose=0)
+    logs = train_mode(config, workdir, verbose=0)
     assert _recorded(workdir)["num_attributes"] == 73
     assert all(np.isfinite(v) for v in logs.values()) and "recon_mse" in logs
 
@@ -135,4 +135,4 @@ def test_sample_mode_draws_with_the_test_vectors(vaegan_run):
     assert switches.shape == (11 * config.image_size, 2 * n * config.image_size, 3)
     assert np.abs(switches.astype(int) - expected.astype(int)).max() <= 1
     with pytest.raises(ConfigError, match="--mode=attributes finds attribute vectors in z"):
-        attributes.attribute_mode(config, workdir)
+        attributes.attributes_mode(config, workdir)

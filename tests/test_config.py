@@ -16,7 +16,7 @@ def test_defaults_are_the_papers_architecture_and_the_authors_recipe():
     # The authors' code (celeba_aegan.py + deeppy), not the paper read literally (PAPER_LITERAL).
     assert c.learning_rate == pytest.approx(0.025 / 64) and c.lr_end == pytest.approx(1e-5 / 64)
     assert (c.lr_schedule, c.lr_power, c.lr_epoch_steps, c.train_steps) == ("gamma", 0.75, 250, 62_500)
-    assert (c.rmsprop_eps, c.rmsprop_epsilon, c.rmsprop_rho) == ("after_sqrt", 1e-8, 0.9)
+    assert (c.rmsprop_epsilon_at, c.rmsprop_epsilon, c.rmsprop_rho) == ("after_sqrt", 1e-8, 0.9)
     assert (c.init, c.dis_passes, c.llike_stop_target, c.dec_batch, c.dis_batch) == (
         "deeppy", "two", True, "separate", "joint")
     assert (c.gan_fakes, c.gan_loss, c.gan_eps, c.real_vs_gen_weight) == (
@@ -43,7 +43,7 @@ def test_frozen():
     ("gamma", float("nan")), ("rmsprop_rho", 1.0), ("eval_every", 150), ("image_every", 7),
     ("synthetic_images", 5), ("latent_dim", 2.5), ("batch_size", True), ("margin", -0.1),
     ("disl_from", "/somewhere"), ("dis_passes", "three"), ("dec_batch", "shared"),
-    ("init", "he"), ("rmsprop_eps", "outside"), ("lr_schedule", "cosine"), ("train_split", "test"),
+    ("init", "he"), ("rmsprop_epsilon_at", "outside"), ("lr_schedule", "cosine"), ("train_split", "test"),
     ("gan_eps", 1.0), ("gan_eps", -1e-3), ("real_vs_gen_weight", 0.0), ("real_vs_gen_weight", 1.0),
     ("lr_end", 1.0), ("lr_end", -1e-6), ("lr_power", 0.0), ("lr_epoch_steps", 0),
     ("rmsprop_epsilon", -1e-8), ("val_fraction", 0.0), ("test_fraction", 1.0),
@@ -113,7 +113,7 @@ HAND_KEPT_RESUME_SAFE = {
     "train_steps", "log_every", "eval_every", "image_every", "checkpoint_every", "keep_checkpoints",
     "eval_batches", "data_dir", "disl_from", "export_every", "deterministic", "divergence_patience",
     "lr_backoff", "max_recoveries", "cache", "cache_dir", "skip_corrupt", "tfds_manual_dir",
-    "attributes_csv", "step", "jit_compile", "steps_per_execution", "strategy", "num_cpu_devices",
+    "attributes_csv", "gradients", "jit_compile", "steps_per_execution", "strategy", "num_cpu_devices",
     "sync_batchnorm"}
 HAND_KEPT_OFFLINE = {
     "classifier_dir", "classifier_steps", "inception_weights", "eval_images", "knn_dataset",
@@ -189,3 +189,9 @@ def test_a_flat_record_from_before_the_groups_still_loads(tmp_path):
     assert Config.from_dict(old) == Config(latent_dim=7, sample_seed=3)
     for name, value in {"latent_dim": 7, "sample_seed": 3}.items():
         assert old[name] == value
+
+
+def test_a_record_with_the_old_names_loads_under_the_new_ones():
+    old = {k: v for k, v in Config().to_dict().items() if k not in ("gradients", "rmsprop_epsilon_at")}
+    old.update(step="three_tape", rmsprop_eps="inside_sqrt")
+    assert Config.from_dict(old) == Config(gradients="three_tape", rmsprop_epsilon_at="inside_sqrt")

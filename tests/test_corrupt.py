@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from vaegan_tf.data import corrupt
 from vaegan_tf.errors import DataError
-from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf.training.train import train_mode
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_corrupt_image_stops_the_run_before_writing(tmp_path, damaged):
     workdir = str(tmp_path / "run")
     config = tiny_config(dataset="celeba", data_dir=damaged, cache="file")
     with pytest.raises(DataError, match=r"000004.jpg is a corrupt"):
-        train_and_evaluate(config, workdir, verbose=0)
+        train_mode(config, workdir, verbose=0)
     assert not os.path.exists(os.path.join(workdir, "config.json"))
     assert os.listdir(os.path.join(workdir, "cache")) == []
 
@@ -44,7 +44,7 @@ def test_corrupt_image_stops_the_run_before_writing(tmp_path, damaged):
 def test_skip_corrupt_counts_in_tensorboard(tmp_path, damaged):
     workdir = str(tmp_path / "run")
     config = tiny_config(dataset="celeba", data_dir=damaged, skip_corrupt=True)
-    train_and_evaluate(config, workdir, verbose=0)
+    train_mode(config, workdir, verbose=0)
     events = EventAccumulator(os.path.join(workdir, "tensorboard", "train")).Reload()
     values = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("data/skipped_corrupt")]
     assert values and values[-1] == 1.0

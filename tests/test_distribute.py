@@ -25,7 +25,7 @@ from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing, distribute
-from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf.training.train import train_mode
 from vaegan_tf.workdir import Workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,7 +100,7 @@ def test_cpu_devices_only_with_mirrored(strategy):
 def test_bad_device_combination_writes_nothing(tmp_path, synthetic_root):
     workdir = str(tmp_path / "run")
     with pytest.raises(ConfigError, match="--num_cpu_devices=2"):
-        train_and_evaluate(tiny_config(data_dir=synthetic_root, num_cpu_devices=2), workdir)
+        train_mode(tiny_config(data_dir=synthetic_root, num_cpu_devices=2), workdir)
     assert not os.path.exists(workdir)
 
 
@@ -219,15 +219,15 @@ def test_mirrored_checkpoint_exports_and_resumes_on_one_device(two_devices, synt
     copy = str(tmp_path / "copy")
     shutil.copytree(workdir, copy,
                     ignore=shutil.ignore_patterns("export", "tensorboard", "samples"))
-    from export.saved_model import export_from_workdir
-    written = export_from_workdir(copy)
+    from export.saved_model import export_mode
+    written = export_mode(copy)
     z = tf.random.stateless_normal([3, config.latent_dim], seed=[1, 2])
     np.testing.assert_allclose(_decode(written["decoder"], z),
                                _decode(os.path.join(workdir, "export", "decoder", "2"), z),
                                atol=1e-6)
 
     # The default strategy (one device) resumes the run to step 4.
-    final = train_and_evaluate(config, workdir, verbose=0)
+    final = train_mode(config, workdir, verbose=0)
     assert final and all(np.isfinite(v) for v in final.values())
     assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-4.index"))
     assert config_lib.flat_values(json.load(open(os.path.join(workdir, "config.json"))))[

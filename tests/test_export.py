@@ -16,7 +16,7 @@ from export_helpers import (
     _one_line_error,
 )
 
-from export.saved_model import export_from_workdir, export_model
+from export.saved_model import export_mode, export_model
 from vaegan_tf.config import RESUME_SAFE_FIELDS
 from vaegan_tf.errors import CheckpointError, ConfigError
 from vaegan_tf.model.vaegan import VAEGAN
@@ -47,7 +47,7 @@ def test_versions_are_never_overwritten(trained, tmp_path):
     shutil.copy(os.path.join(workdir, "config.json"), copy)
     shutil.copytree(os.path.join(workdir, "checkpoints"), os.path.join(copy, "checkpoints"))
 
-    written = export_from_workdir(copy)  # the newest checkpoint: step 4
+    written = export_mode(copy)  # the newest checkpoint: step 4
     assert written == {**{n: os.path.join(copy, "export", n, "4") for n in ("encoder", "decoder")},
                        "keras": os.path.join(copy, "export", "vaegan.keras")}
     weights = os.path.join(copy, "export", "encoder", "4", "variables",
@@ -61,7 +61,7 @@ def test_versions_are_never_overwritten(trained, tmp_path):
     assert export_model(other, copy, 4) == {"encoder": None, "decoder": None}
     assert os.path.exists(marker) and open(weights, "rb").read() == before
 
-    written = export_from_workdir(copy, checkpoint=os.path.join(copy, "checkpoints", "ckpt-2"))
+    written = export_mode(copy, checkpoint=os.path.join(copy, "checkpoints", "ckpt-2"))
     assert written["encoder"].endswith(os.path.join("encoder", "2"))
     assert sorted(os.listdir(os.path.join(copy, "export", "decoder"))) == ["2", "4"]
     assert ".tmp" not in os.listdir(os.path.join(copy, "export"))
@@ -69,15 +69,15 @@ def test_versions_are_never_overwritten(trained, tmp_path):
 
 def test_export_errors_name_the_cause(tmp_path, trained):
     with pytest.raises(CheckpointError, match="does not exist"):
-        export_from_workdir(str(tmp_path / "nope"))
+        export_mode(str(tmp_path / "nope"))
     with pytest.raises(CheckpointError, match="config.json"):
-        export_from_workdir(str(tmp_path))
+        export_mode(str(tmp_path))
     workdir, _ = trained
     with pytest.raises(CheckpointError, match="ckpt-99"):
-        export_from_workdir(workdir, checkpoint=os.path.join(workdir, "checkpoints", "ckpt-99"))
+        export_mode(workdir, checkpoint=os.path.join(workdir, "checkpoints", "ckpt-99"))
     shutil.copy(os.path.join(workdir, "config.json"), tmp_path)
     with pytest.raises(CheckpointError, match="no checkpoint in"):
-        export_from_workdir(str(tmp_path))
+        export_mode(str(tmp_path))
 
 
 @pytest.mark.slow  # trains and exports a run of its own

@@ -89,7 +89,7 @@ def test_divergence_rolls_back_with_lower_learning_rate(tmp_path, monkeypatch,
                          checkpoint_every=2, keep_checkpoints=10,
                          steps_per_execution=steps_per_execution)
     workdir = str(tmp_path / "run")
-    final = train.train_and_evaluate(config, workdir, verbose=0)
+    final = train.train_mode(config, workdir, verbose=0)
     assert seen == {"step": 2, "lr_scale": 0.5}  # back to the last good checkpoint, lr halved
     assert all(np.isfinite(v) for v in final.values())
     model = VAEGAN(config)
@@ -123,7 +123,7 @@ def test_each_rollback_halves_the_rate_once_more(tmp_path, monkeypatch):
     monkeypatch.setattr(faults.DivergenceGuard, "recover", recover_and_record)
     config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=12, divergence_patience=2,
                          checkpoint_every=2, keep_checkpoints=10, max_recoveries=3)
-    train.train_and_evaluate(config, str(tmp_path / "run"), verbose=0)
+    train.train_mode(config, str(tmp_path / "run"), verbose=0)
     # x0.5 of the original rate, then x0.25 (not x0.125: the restored 0.5 is not backed off twice).
     assert seen == [(4, 0.5), (8, 0.25)]
 
@@ -134,7 +134,7 @@ def test_persistent_divergence_stops_with_a_clear_error(tmp_path, monkeypatch):
     config = tiny_config(data_dir=str(tmp_path / "data"), train_steps=20, divergence_patience=2,
                          checkpoint_every=2, max_recoveries=2)
     with pytest.raises(DivergenceError, match="diverged .* after 2 rollbacks"):
-        train.train_and_evaluate(config, str(tmp_path / "run"), verbose=0)
+        train.train_mode(config, str(tmp_path / "run"), verbose=0)
 
 
 @pytest.mark.slow  # a diverging run with exports
@@ -146,8 +146,8 @@ def test_a_diverging_run_exports_only_checkpointed_states(tmp_path, monkeypatch)
                          checkpoint_every=2, export_every=2, max_recoveries=1)
     workdir = tmp_path / "run"
     with pytest.raises(DivergenceError):
-        train.train_and_evaluate(config, str(workdir), verbose=0,
-                                 chief_callbacks=[exports(config.export_every)])
+        train.train_mode(config, str(workdir), verbose=0,
+                         chief_callbacks=[exports(config.export_every)])
     for name in ("encoder", "decoder"):
         assert sorted(os.listdir(workdir / "export" / name)) == ["2"], name
     assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith("ckpt-2")

@@ -238,10 +238,10 @@ def test_the_authors_recipe_step_executes_its_least_work():
     config = tiny_config()  # the authors' recipe
     least = flops.least_work_flops_per_image(config)
     assert _executed_per_image(config) == least
-    assert _executed_per_image(config.replace(step="three_tape")) > 1.2 * least
+    assert _executed_per_image(config.replace(gradients="three_tape")) > 1.2 * least
 
 
-@pytest.mark.slow  # traces a step for every case of tests/test_steps.py
+@pytest.mark.slow  # traces a step for every case of tests/test_gradients.py
 def test_no_step_executes_less_than_the_least_work(tmp_path):
     from test_steps import CASES
     for case in CASES:

@@ -16,12 +16,12 @@ from conftest import offline_config
 from picture_fixtures import formats, write_mixed_folder
 from PIL import Image
 
-from export.saved_model import export_from_workdir
+from export.saved_model import export_mode
 from vaegan_tf.config import Config
 from vaegan_tf.data import synthetic
 from vaegan_tf.errors import DataError
 from vaegan_tf.evaluation import attributes, embed, evaluate, sampling
-from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf.training.train import train_mode
 from vaegan_tf import run_record
 from vaegan_tf.workdir import Workdir
 
@@ -75,7 +75,7 @@ def test_mixed_formats_train_with_one_skip_line_resume_and_serve(mixed_run, tmp_
     # Resume from step 4 to 6 in-process: the recorded folder index matches, training goes on.
     # (run.py's flags again, with a larger --train_steps.)
     recorded = Config(**run_record.recorded(Workdir(workdir)))
-    train_and_evaluate(recorded.replace(train_steps=6), workdir, verbose=0)
+    train_mode(recorded.replace(train_steps=6), workdir, verbose=0)
     assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-6.index"))
 
     offline = run_record.offline_config(Workdir(workdir), _folder_config(root))
@@ -89,9 +89,9 @@ def test_mixed_formats_train_with_one_skip_line_resume_and_serve(mixed_run, tmp_
     record = embed.embed_mode(offline, workdir)
     assert record["points"] > 0
     with pytest.raises(DataError, match="needs attributes.*--attributes_csv=FILE"):
-        attributes.attribute_mode(offline, workdir)
+        attributes.attributes_mode(offline, workdir)
 
-    written = export_from_workdir(workdir)
+    written = export_mode(workdir)
     encoder = tf.saved_model.load(written["encoder"])
     pictures = [formats()[n][0] for n in ("lossless.webp", "alpha.png", "animated.GIF")]
     codes = encoder.signatures["encode_jpeg"](image_bytes=tf.constant(pictures))["mean"]
@@ -145,20 +145,20 @@ def test_pngs_with_attributes_give_attribute_metrics_vectors_and_a_conditional_m
     workdir = str(tmp_path / "run")
     config = _folder_config(pictures, attributes_csv=csv_path, cache="memory", crop="original",
                             train_steps=2)
-    train_and_evaluate(config, workdir, verbose=0)
-    train_and_evaluate(config.replace(train_steps=4), workdir, verbose=0)
+    train_mode(config, workdir, verbose=0)
+    train_mode(config.replace(train_steps=4), workdir, verbose=0)
     assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-4.index"))
     offline = run_record.offline_config(Workdir(workdir),
                                         _folder_config(pictures, attributes_csv=csv_path))
     table = evaluate.evaluate_mode(offline, workdir).splitlines()[1:]
     values = dict(row.split()[:2] for row in table if len(row.split()) >= 2)
     assert 0 <= float(values["classifier_accuracy"]) <= 1  # the CSV's attributes, classified
-    record = attributes.attribute_mode(offline, workdir)
+    record = attributes.attributes_mode(offline, workdir)
     assert len(record["attributes"]) == 11 and os.path.isfile(record["grid"])
 
     conditional = str(tmp_path / "conditional")
-    train_and_evaluate(config.replace(conditional=True), conditional, verbose=0)
-    written = export_from_workdir(conditional)
+    train_mode(config.replace(conditional=True), conditional, verbose=0)
+    written = export_mode(conditional)
     decoder = tf.saved_model.load(written["decoder"])
     png = decoder.signatures["decode_png"](z=tf.zeros([2, 8]), attributes=tf.ones([2, 11]))
     image = Image.open(io.BytesIO(list(png.values())[0][0].numpy()))

@@ -11,7 +11,7 @@ import tensorflow as tf
 from conftest import tiny_config
 
 from export.keras_model import KERAS_FILE, saved_step, write_keras
-from export.saved_model import export_from_workdir
+from export.saved_model import export_mode
 from vaegan_tf.errors import WriteError
 from vaegan_tf.model.vaegan import VAEGAN
 
@@ -75,7 +75,7 @@ def test_an_older_state_never_replaces_a_newer_file(tmp_path, tiny_runs):
     assert write_keras(newer, os.path.join(copy, "export")) == path
     before = open(path, "rb").read()
 
-    written = export_from_workdir(copy)  # step 2 < 9
+    written = export_mode(copy)  # step 2 < 9
     assert written["keras"] is None and open(path, "rb").read() == before
     assert saved_step(path) == 9
 
@@ -83,7 +83,7 @@ def test_an_older_state_never_replaces_a_newer_file(tmp_path, tiny_runs):
     with open(path, "wb") as f:
         f.write(b"not a zip")
     assert saved_step(path) is None
-    assert export_from_workdir(copy)["keras"] == path
+    assert export_mode(copy)["keras"] == path
     assert saved_step(path) == config.train_steps
     assert keras.models.load_model(path).config.model == "vaegan"
 

@@ -213,7 +213,7 @@ def test_evaluate_and_attributes_label_lfw_scores_by_sign(tmp_path):
     config = offline_config(dataset="lfw", data_dir=str(tmp_path / "lfw_root"), crop="center150",
                             batch_size=4, train_steps=2, classifier_dir=str(tmp_path / "clf"))
     workdir = str(tmp_path / "run")
-    train.train_and_evaluate(config, workdir, verbose=0)
+    train.train_mode(config, workdir, verbose=0)
     index = data.load_index(config)
     scores = {p: index.attributes[index.partition == p][:config.eval_images] for p in (0, 2)}
     labels = {p: (s > 0).astype(np.float32) for p, s in scores.items()}
@@ -226,7 +226,7 @@ def test_evaluate_and_attributes_label_lfw_scores_by_sign(tmp_path):
     with open(os.path.join(config.classifier_dir, "classifier.json")) as f:
         assert '"labels": "present above 0.0"' in f.read()
 
-    attributes.attribute_mode(config, workdir)
+    attributes.attributes_mode(config, workdir)
     saved = np.load(os.path.join(workdir, "attribute_vectors.npz"))
     np.testing.assert_array_equal(saved["positives"], labels[0].sum(0))
     np.testing.assert_array_equal(saved["negatives"], (1 - labels[0]).sum(0))

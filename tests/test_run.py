@@ -84,6 +84,14 @@ def _flag_file(name, *more):
         flags.FLAGS.unparse_flags()
 
 
+def test_old_flag_names_still_set_the_renamed_fields():
+    # --step and --rmsprop_eps were renamed; commands and flag files that use them still work.
+    old = _flag_file("demo.flags", "--step=three_tape", "--rmsprop_eps=inside_sqrt")
+    new = _flag_file("demo.flags", "--gradients=three_tape", "--rmsprop_epsilon_at=inside_sqrt")
+    assert old == new and (old.gradients, old.rmsprop_epsilon_at) == ("three_tape", "inside_sqrt")
+    assert _flag_file("demo.flags").gradients == "fused"
+
+
 def test_folder_flags_train_the_demo_model_on_the_folder_given():
     from vaegan_tf.errors import ConfigError
     with pytest.raises(ConfigError, match="--data_dir"):
@@ -97,7 +105,7 @@ def test_folder_flags_train_the_demo_model_on_the_folder_given():
 
 RECIPE_FIELDS = ("init", "dis_passes", "llike_stop_target", "dec_batch", "dis_batch", "gan_fakes",
                  "gan_loss", "gan_eps", "real_vs_gen_weight", "equilibrium_gate", "equilibrium",
-                 "margin", "rmsprop_eps", "rmsprop_epsilon", "rmsprop_rho", "lr_schedule",
+                 "margin", "rmsprop_epsilon_at", "rmsprop_epsilon", "rmsprop_rho", "lr_schedule",
                  "learning_rate", "lr_end", "lr_power", "lr_epoch_steps", "train_steps",
                  "train_split", "gamma", "batch_size")
 

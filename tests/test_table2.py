@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from vaegan_tf.config import flat_values
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.evaluation import table2, table2_report
-from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf.training.train import train_mode
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -212,7 +212,7 @@ def conditional_run(tmp_path_factory, tiny_data_dir):
     workdir = str(tmp_path_factory.mktemp("table2_run"))
     config = offline_config(model="gan", conditional=True, train_steps=2, data_dir=tiny_data_dir,
                             regressor_steps=2, runs=2)
-    train_and_evaluate(config, workdir, verbose=0)
+    train_mode(config, workdir, verbose=0)
     with open(os.path.join(workdir, "config.json")) as f:
         return workdir, config.replace(**{k: v for k, v in flat_values(json.load(f)).items()
                                           if k == "num_attributes"})

@@ -17,7 +17,7 @@ from vaegan_tf.errors import CheckpointError
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing
 from vaegan_tf.training import train as train_lib
-from vaegan_tf.training.train import train_and_evaluate
+from vaegan_tf.training.train import train_mode
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def _tags(logdir):
 def test_demo_pipeline_writes_everything_and_resumes(tmp_path, data_dir):
     workdir = str(tmp_path / "run")
     config = tiny_config(data_dir=data_dir, train_steps=4, gan_fakes="both")  # d_recon logged too
-    final = train_and_evaluate(config, workdir, verbose=0)
+    final = train_mode(config, workdir, verbose=0)
     assert np.isfinite(final["recon_mse"]) and np.isfinite(final["dis_loss"])
 
     assert flat_values(json.load(open(os.path.join(workdir, "config.json"))))["train_steps"] == 4
@@ -71,7 +71,7 @@ def test_demo_pipeline_writes_everything_and_resumes(tmp_path, data_dir):
     assert checkpointing.restore_latest(checkpointing.make_manager(restored, workdir, config)) == 4
 
     # A rerun with a larger --train_steps continues from step 4, keeping what was written.
-    train_and_evaluate(config.replace(train_steps=6), workdir, verbose=0)
+    train_mode(config.replace(train_steps=6), workdir, verbose=0)
     assert os.path.exists(os.path.join(workdir, "checkpoints", "ckpt-6.index"))
     assert os.path.exists(os.path.join(workdir, "samples", "samples_0000002.png"))
     steps = [e.step for e in _tags(os.path.join(workdir, "tensorboard", "train")).Tensors("dis_loss")]
@@ -84,14 +84,14 @@ def test_demo_pipeline_writes_everything_and_resumes(tmp_path, data_dir):
     assert any(changed)
 
     # Already done: nothing to train, nothing rewritten.
-    assert train_and_evaluate(config.replace(train_steps=6), workdir, verbose=0) == {}
+    assert train_mode(config.replace(train_steps=6), workdir, verbose=0) == {}
 
 
 @pytest.mark.slow  # a run, then a restore
 def test_restored_weights_equal_saved(tmp_path, data_dir):
     workdir = str(tmp_path / "run")
     config = tiny_config(data_dir=data_dir, train_steps=2, model="vae")
-    train_and_evaluate(config, workdir, verbose=0)
+    train_mode(config, workdir, verbose=0)
     a, b = VAEGAN(config), VAEGAN(config.replace(seed=5))
     for m in (a, b):
         m.compile()
@@ -103,27 +103,27 @@ def test_restored_weights_equal_saved(tmp_path, data_dir):
 @pytest.mark.slow  # a run, then a second start
 def test_resume_with_a_different_model_names_the_field(tmp_path, data_dir):
     workdir = str(tmp_path / "run")
-    train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, model="vae"), workdir, verbose=0)
+    train_mode(tiny_config(data_dir=data_dir, train_steps=2, model="vae"), workdir, verbose=0)
     with pytest.raises(CheckpointError, match="--latent_dim=9"):
-        train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=4, model="vae", latent_dim=9),
-                           workdir, verbose=0)
+        train_mode(tiny_config(data_dir=data_dir, train_steps=4, model="vae", latent_dim=9),
+                   workdir, verbose=0)
     assert flat_values(json.load(open(os.path.join(workdir, "config.json"))))["latent_dim"] == 8
 
 
 @pytest.mark.slow  # a 2-step run per model (tiny_runs trains vaegan in the fast tier)
 @pytest.mark.parametrize("model", ["vaegan", "vae", "vaegan_dis0", "gan"])
 def test_every_model_trains_two_steps(tmp_path, data_dir, model):
-    final = train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, model=model),
-                               str(tmp_path / model), verbose=0)
+    final = train_mode(tiny_config(data_dir=data_dir, train_steps=2, model=model),
+                       str(tmp_path / model), verbose=0)
     assert final and all(np.isfinite(v) for v in final.values())
 
 
 @pytest.mark.slow  # two runs
 def test_vae_disl_uses_the_discriminator_of_an_earlier_run(tmp_path, data_dir):
     gan_dir = str(tmp_path / "gan")
-    train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, model="gan"), gan_dir, verbose=0)
+    train_mode(tiny_config(data_dir=data_dir, train_steps=2, model="gan"), gan_dir, verbose=0)
     config = tiny_config(data_dir=data_dir, train_steps=2, model="vae_disl", disl_from=gan_dir)
-    final = train_and_evaluate(config, str(tmp_path / "disl"), verbose=0)
+    final = train_mode(config, str(tmp_path / "disl"), verbose=0)
     assert all(np.isfinite(v) for v in final.values())
     gan, disl = (VAEGAN(c) for c in (tiny_config(model="gan"), config))
     for m, d in ((gan, gan_dir), (disl, str(tmp_path / "disl"))):
@@ -141,7 +141,7 @@ def test_vae_disl_without_a_checkpoint_is_a_clear_error_before_any_write(tmp_pat
         disl_from.mkdir()
     config = tiny_config(data_dir=data_dir, model="vae_disl", disl_from=str(disl_from))
     with pytest.raises(CheckpointError, match=f"--disl_from={disl_from}: no checkpoint"):
-        train_and_evaluate(config, str(tmp_path / "disl"), verbose=0)
+        train_mode(config, str(tmp_path / "disl"), verbose=0)
     assert not (tmp_path / "disl").exists()
 
 
@@ -157,8 +157,8 @@ def test_training_reads_the_configured_split(tmp_path, data_dir, split, monkeypa
         return make(config, name, *args, **kwargs)
 
     monkeypatch.setattr(data, "training_stream", recording)
-    train_and_evaluate(tiny_config(data_dir=data_dir, train_steps=2, train_split=split),
-                       str(tmp_path / "w"), verbose=0)
+    train_mode(tiny_config(data_dir=data_dir, train_steps=2, train_split=split),
+               str(tmp_path / "w"), verbose=0)
     assert seen == [split]
     index = load_index(tiny_config(data_dir=data_dir))
     sizes = {s: data.split_size(index, s) for s in ("train", "validation", "train+val")}
@@ -172,7 +172,7 @@ def test_steps_per_execution_logs_and_checkpoints_at_the_same_steps(tmp_path, da
     for spe in (1, 2):
         workdir = str(tmp_path / f"spe{spe}")
         config = tiny_config(data_dir=data_dir, train_steps=5, steps_per_execution=spe)
-        final = train_and_evaluate(config, workdir, verbose=0)
+        final = train_mode(config, workdir, verbose=0)
         train = _tags(os.path.join(workdir, "tensorboard", "train"))
         runs[spe] = (final, sorted(os.listdir(os.path.join(workdir, "checkpoints"))),
                      [e.step for e in train.Tensors("dis_loss")],
@@ -197,9 +197,9 @@ def test_a_run_resumed_at_an_odd_step_acts_at_the_configured_steps(tmp_path, dat
     workdir = str(tmp_path / "run")
     intervals = dict(log_every=2, eval_every=4, image_every=4, checkpoint_every=4,
                      keep_checkpoints=10, data_dir=data_dir)
-    train_and_evaluate(tiny_config(train_steps=3, **intervals), workdir, verbose=0)
-    train_and_evaluate(tiny_config(train_steps=9, steps_per_execution=spe, **intervals), workdir,
-                       verbose=0, chief_callbacks=[exports(4)])
+    train_mode(tiny_config(train_steps=3, **intervals), workdir, verbose=0)
+    train_mode(tiny_config(train_steps=9, steps_per_execution=spe, **intervals), workdir,
+               verbose=0, chief_callbacks=[exports(4)])
 
     train = _tags(os.path.join(workdir, "tensorboard", "train"))
     assert [e.step for e in train.Tensors("dis_loss")] == [2, 3, 4, 6, 8, 9]

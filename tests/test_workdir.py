@@ -47,7 +47,7 @@ def test_a_mode_builds_no_workdir_of_its_own(tmp_path, monkeypatch):
     from conftest import offline_config
 
     from vaegan_tf.evaluation import sampling
-    from vaegan_tf.training.train import train_and_evaluate
+    from vaegan_tf.training.train import train_mode
     run = Workdir(str(tmp_path / "run"))
     built = []
     init = Workdir.__init__
@@ -57,7 +57,7 @@ def test_a_mode_builds_no_workdir_of_its_own(tmp_path, monkeypatch):
         init(self, *args, **kwargs)
     monkeypatch.setattr(Workdir, "__init__", counting)
     config = offline_config(train_steps=2, data_dir=str(tmp_path / "data"))
-    train_and_evaluate(config, run, verbose=0)
+    train_mode(config, run, verbose=0)
     sampling.sample_mode(config, run)
     assert built == []
 

@@ -3,7 +3,7 @@
     python tools/gpu_benchmark.py --out gpu_benchmark.json
 
 times, for batch 64 and 256 × float32 / mixed_float16 / mixed_bfloat16 × XLA off and on, the
-compiled train step of the authors' recipe (Config's defaults, --step=fused) with
+compiled train step of the authors' recipe (Config's defaults, --gradients=fused) with
 timing.time_train_step, the same measurement as `--mode=benchmark`'s step keys
 (train_img_per_s, gflop_per_img, executed_gflop_per_img, utilization, kernel_utilization,
 peak_memory_mb, ...), each against the matmul peak of its own compute dtype. `--recipes=

@@ -22,8 +22,9 @@ GROUPS = (("networks", Networks, "The model"), ("recipe", Recipe, "Optimisation"
           ("data", Data, "Data"), ("run", Run, "Speed, devices, logging, checkpoints, exports"),
           ("offline", Offline, "Offline modes (evaluate, attributes, sample, embed, export)"))
 OFFLINE_GROUP = "offline"
-# Names a run recorded before the rename -> today's names, so such runs still resume.
-RENAMED: dict[str, str] = {}
+# Old names -> today's, so runs recorded before a rename still resume (run.py keeps each old
+# name as a flag alias, so commands and flag files that use it still work).
+RENAMED = {"step": "gradients", "rmsprop_eps": "rmsprop_epsilon_at"}
 
 
 def fields(groups=GROUPS) -> list[dataclasses.Field]:

@@ -23,11 +23,11 @@ DIS_PASSES = ("two", "one")
 DEC_BATCHES = ("separate", "joint")
 DEC_STATISTICS = ("recon", "prior", "both")
 INITS = ("deeppy", "glorot")
-RMSPROP_EPS = ("after_sqrt", "inside_sqrt")
+RMSPROP_EPSILON_AT = ("after_sqrt", "inside_sqrt")
 LR_SCHEDULES = ("gamma", "constant", "polynomial")
 TRAIN_SPLITS = ("train+val", "train")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-STEPS = ("fused", "three_tape")
+GRADIENTS = ("fused", "three_tape")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PROTOCOLS = ("metrics", "table2")
 DEC_CONDITIONING = ("every", "input")
@@ -141,9 +141,9 @@ class Recipe:
     rmsprop_rho: float = _field(0.9, "RMSProp moving-average decay")
     rmsprop_epsilon: float = _field(1e-8,
         "RMSProp epsilon (authors, deeppy: 1e-8; Keras's default: 1e-7)")
-    rmsprop_eps: str = _field("after_sqrt",
+    rmsprop_epsilon_at: str = _field("after_sqrt",
         "where RMSProp's epsilon goes: after_sqrt (authors, deeppy) or inside_sqrt "
-        "(Keras)", RMSPROP_EPS)
+        "(Keras); --rmsprop_eps is the old name", RMSPROP_EPSILON_AT)
     # authors: GammaAnnealer lr = a − (t/T)^0.75 (a − b), per 250-step epoch; constant (paper);
     # polynomial: linear decay to 0.
     lr_schedule: str = _field("gamma",
@@ -222,9 +222,10 @@ class Run:
         "float32, mixed_bfloat16 (CPUs with AVX-512 BF16 or AMX, GPUs), mixed_float16 (GPUs), or "
         "auto: mixed_bfloat16 where the training device computes bfloat16 natively, else float32 "
         "(devices.py; docs/performance.md)", PRECISIONS)
-    step: str = _field("fused",
-        "train step: fused (shared cotangents, least backward work) or three_tape "
-        "(reference)", STEPS, role=RESUME_SAFE)
+    gradients: str = _field("fused",
+        "how the train step computes the networks' gradients: fused (shared cotangents, least "
+        "backward work) or three_tape (reference); --step is the old name", GRADIENTS,
+        role=RESUME_SAFE)
     jit_compile: bool = _field(False, "XLA-compile the train step", role=RESUME_SAFE)
     steps_per_execution: int = _field(1,
         "train steps per call into the compiled step (Keras's callbacks run once per call); "

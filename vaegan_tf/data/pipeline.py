@@ -53,7 +53,7 @@ def _examples(config: Config, index: Index, split: str, training: bool,
     return ds
 
 
-def decoder(crop: str, image_size: int, from_files: bool):
+def read_crop(crop: str, image_size: int, from_files: bool):
     """(source, name, attributes) -> a one-element dataset of (uint8 crop, attributes, ok, name).
 
     Decoding runs inside a one-element dataset with ignore_errors() followed by a fallback
@@ -78,7 +78,7 @@ def decoded(config: Config, index: Index, split: str, training: bool,
             input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """(uint8 crop [S, S, 3], float32 attributes) of a split, one pass, corrupt files handled."""
     ds = _examples(config, index, split, training, input_context)
-    ds = ds.interleave(decoder(config.crop, config.image_size, isinstance(index, ImageIndex)),
+    ds = ds.interleave(read_crop(config.crop, config.image_size, isinstance(index, ImageIndex)),
                        cycle_length=DECODE_CYCLE, block_length=1,
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if config.skip_corrupt:
@@ -233,7 +233,7 @@ def _file_examples(config: Config, index: ImageIndex, split: str, n: int,
     """positions -> (uint8 crop, attributes, position) decoded from the image files."""
     part = index.subset(np.isin(index.partition, SPLITS[split]))
     names, attrs_of = tf.constant(np.array(part.filenames)), tf.constant(part.attributes)
-    decode = decoder(config.crop, config.image_size, from_files=True)
+    decode = read_crop(config.crop, config.image_size, from_files=True)
     tries = STAND_INS if config.skip_corrupt else 1
 
     def one(p: tf.Tensor) -> tf.data.Dataset:

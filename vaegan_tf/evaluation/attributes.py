@@ -80,7 +80,7 @@ def efficacy(decode, predict_probs, z: np.ndarray, labels: np.ndarray,
     return out
 
 
-def attribute_mode(config: Config, workdir: str | Workdir) -> dict:
+def attributes_mode(config: Config, workdir: str | Workdir) -> dict:
     """Computes, saves and pictures the attribute vectors of a trained run; returns the record
     (also written to W/attribute_efficacy.json)."""
     if not config.uses_encoder:

@@ -1,4 +1,4 @@
-"""The optimizers and learning-rate schedules of a run (--lr_schedule, --rmsprop_eps).
+"""The optimizers and learning-rate schedules of a run (--lr_schedule, --rmsprop_epsilon_at).
 
 The authors trained with deeppy's RMSProp and GammaAnnealer (deeppy/train/learn_rules.py,
 annealers.py); Keras's RMSprop differs in where ε goes, which matters for a network whose
@@ -97,7 +97,8 @@ def learning_rate(config: Config) -> Any:
 def default_optimizer(config: Config, lr_scale: tf.Variable,
                       clock: tf.Variable | None = None) -> keras.optimizers.Optimizer:
     """RMSProp for one network, on the run's schedule (read from `clock` when given)."""
-    cls = RMSpropAfterSqrt if config.rmsprop_eps == "after_sqrt" else keras.optimizers.RMSprop
+    after_sqrt = config.rmsprop_epsilon_at == "after_sqrt"
+    cls = RMSpropAfterSqrt if after_sqrt else keras.optimizers.RMSprop
     return cls(learning_rate=ScaledSchedule(learning_rate(config), lr_scale, clock),
                rho=config.rmsprop_rho, epsilon=config.rmsprop_epsilon,
                weight_decay=config.weight_decay or None)

@@ -12,8 +12,8 @@ The models differ only in which terms exist (Config.similarity, uses_encoder, ..
     vaegan_dis0  L_llike on pixels plus the GAN
     gan          no Enc, no L_llike; Dec(z_p) is the only fake
 
-How the gradients are computed (steps.py, --step): `three_tape` records the forward pass on one
-tape per network; `fused` (default) records each network's stage on its own tape and hands the
+How the gradients are computed (gradients.py, --gradients): `three_tape` records the forward pass
+on one tape per network; `fused` (default) records each network's stage on its own tape and hands the
 cotangents at x̃ and z on with output_gradients, which computes the same numbers with less work.
 With --conditional every network also receives the attribute vector y (Sec 4.2; networks.py).
 """
@@ -24,11 +24,11 @@ import keras
 import tensorflow as tf
 
 from vaegan_tf.config import Config
-from vaegan_tf.model import cross_replica, optim, steps
+from vaegan_tf.model import cross_replica, optim, gradients
 from vaegan_tf.model.forward import ForwardPass, all_finite, dtype_policy, fake_kinds
 from vaegan_tf.model.networks import build_networks
 
-LOSS_OF = steps.LOSS_OF
+LOSS_OF = gradients.LOSS_OF
 GATE_OF = {"discriminator": "train_dis", "decoder": "train_dec"}
 
 
@@ -161,9 +161,9 @@ class VAEGAN(ForwardPass, keras.Model):
 
     def gradients(self, images: tf.Tensor, attributes: tf.Tensor | None = None,
                   scales: dict[str, tf.Tensor] | None = None):
-        """(terms, {network: gradients of its scaled loss}) by the configured --step."""
+        """(terms, {network: gradients of its scaled loss}) by the configured --gradients."""
         scales = scales or {n: tf.constant(1.0) for n in self.trained_networks}
-        return steps.STEPS[self.config.step](self, images, attributes, scales)
+        return gradients.WAYS[self.config.gradients](self, images, attributes, scales)
 
     def train_step(self, data):
         images, attributes = self._unpack(data)

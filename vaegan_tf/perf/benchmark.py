@@ -5,7 +5,7 @@ input_pipeline_throughput: images/s of the training pipeline decoding JPEG files
 (--cache=none) and reading the preprocessed crops from the file cache's arrays (--cache=file).
 training_with_pipeline: training images/s fed by the real pipeline against the same model fed
 the same batches from in-memory tensors; the input pipeline's cost is the gap between them.
-run_benchmark measures all of them and merges them into WORKDIR/benchmark.json.
+benchmark_mode measures all of them and merges them into WORKDIR/benchmark.json.
 """
 
 from __future__ import annotations
@@ -111,12 +111,12 @@ def write_results(results: dict[str, Any], workdir: str | Workdir) -> str:
 PAPER_LITERAL = dict(dis_passes="one", llike_stop_target=False, dec_batch="joint",
                      gan_fakes="both", gan_loss="non_saturating", gan_eps=0.0,
                      real_vs_gen_weight=1 / 3, equilibrium_gate=False, init="glorot", gamma=1e-5,
-                     rmsprop_eps="inside_sqrt", rmsprop_epsilon=1e-7, lr_schedule="constant",
+                     rmsprop_epsilon_at="inside_sqrt", rmsprop_epsilon=1e-7, lr_schedule="constant",
                      learning_rate=3e-4, dec_conditioning="input", dis_conditioning="fc")
 
 
 def compared_variants(config: Config) -> dict[str, Config]:
-    """{name: config}: the config under every --step and precision this device runs well, itself
+    """{name: config}: the config under every --gradients and precision this device runs well, itself
     first, then the paper-literal recipe's default step in float32 ('paper_literal:fused/float32').
     A conditional config adds itself unconditional ('unconditional:...') and with the paper's
     conditioning ('paper_conditioning:...'), what side_by_side's step_vs_unconditional compares."""
@@ -124,14 +124,14 @@ def compared_variants(config: Config) -> dict[str, Config]:
     if "GPU" in timing.training_device():
         precisions.append("mixed_float16")  # float16 convolutions are slow on CPUs
     config = config.replace(precision=config.compute_precision)
-    variants = {f"{config.step}/{config.precision}": config}
+    variants = {f"{config.gradients}/{config.precision}": config}
     for p in precisions:
         for s in ("fused", "three_tape"):
-            variants.setdefault(f"{s}/{p}", config.replace(step=s, precision=p))
+            variants.setdefault(f"{s}/{p}", config.replace(gradients=s, precision=p))
     variants["paper_literal:fused/float32"] = config.replace(
-        **PAPER_LITERAL, step="fused", precision="float32")
+        **PAPER_LITERAL, gradients="fused", precision="float32")
     if config.conditional:
-        own = f"{config.step}/{config.precision}"
+        own = f"{config.gradients}/{config.precision}"
         variants[f"unconditional:{own}"] = config.replace(conditional=False)
         variants[f"paper_conditioning:{own}"] = config.replace(dec_conditioning="input",
                                                                 dis_conditioning="fc")
@@ -172,13 +172,13 @@ def side_by_side(config: Config, steps: int, warmup: int, peak_size: int = 0) ->
     return rows
 
 
-def run_benchmark(config: Config, workdir: str | Workdir, steps: int = 5, warmup: int = 2,
-                  peak_size: int = 0, compare: bool = False, profile: bool = False) -> dict[str, Any]:
+def benchmark_mode(config: Config, workdir: str | Workdir, steps: int = 5, warmup: int = 2,
+                   peak_size: int = 0, compare: bool = False, profile: bool = False) -> dict[str, Any]:
     """Measures everything above, writes WORKDIR/benchmark.json and prints a table.
 
     `steps` timed training steps (after `warmup`) for timing.time_train_step and per rate in
     training_with_pipeline; `peak_size` is the matmul side (0: the device's default).
-    compare: also time every --step × precision (side_by_side) into results["side_by_side"].
+    compare: also time every --gradients × precision (side_by_side) into results["side_by_side"].
     profile: also trace two steps into WORKDIR/profile and record seconds per op type.
     """
     from vaegan_tf.training import train

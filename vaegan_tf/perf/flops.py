@@ -30,7 +30,7 @@ statistics between them ("coupled"). Each pass is charged
                  between the part's first and last BN) or from its own output ('direct': the
                  layers after the first BN). E.g. the similarity pass on [x̃, x] with joint
                  statistics: L_llike reaches x̃ through the rows of x at conv3 too.
-Independent cotangents (the algebra of the recipe; steps.fused computes exactly these):
+Independent cotangents (the algebra of the recipe; gradients.fused computes exactly these):
   Dis, GAN pass    Dis's loss (weights at every batch); under --gan_loss=saturating Dec's GAN
                    term is a multiple of it, so its input gradient at the fakes serves Dec;
                    non_saturating adds a pass of its own. With --dis_passes=one, L_llike's

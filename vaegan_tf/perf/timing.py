@@ -3,7 +3,7 @@
 time_train_step: the compiled train step of VAEGAN(config) on in-memory random batches: warm-up
 steps, then the median of timed steps; with the recipe's least work per image (flops.py) and what
 the traced step executes, the achieved GFLOP/s against this process's own matmul peak for the
-precision (`utilization`), and peak memory. benchmark.side_by_side times every --step x precision
+precision (`utilization`), and peak memory. benchmark.side_by_side times every --gradients x precision
 and the paper-literal recipe's default step in turns in one process (one peak per dtype).
 peak_matmul_gflops: chained square matmuls in the precision's compute dtype, on the device
 training uses. profile_step: seconds per op type from the TensorFlow profiler.
@@ -175,7 +175,7 @@ def time_train_step(config: Config, steps: int = 5, warmup: int = 2,
         peak_memory = _peak_memory_mb(device)
     peak = peak_matmul_gflops(COMPUTE_DTYPE[config.precision], peak_size)
     return {
-        "model": config.model, "precision": config.precision, "step": config.step,
+        "model": config.model, "precision": config.precision, "gradients": config.gradients,
         "jit_compile": config.jit_compile, "batch_size": config.batch_size,
         "device": device.strip("/"), **figures(step, times, peak),
         "peak_memory_mb": peak_memory,

@@ -15,7 +15,7 @@ with the chief in case saving needs a collective op), so the workdir holds one c
 
 Logical CPU devices and the collective ops of multi_worker can only be configured before
 TensorFlow initialises its runtime, so `make_distribution` must run before any other TensorFlow
-call of the process: train.train_and_evaluate calls it first.
+call of the process: train.train_mode calls it first.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""train_and_evaluate(config, workdir): the whole training run, resumable from its workdir."""
+"""train_mode(config, workdir): the whole training run, resumable from its workdir."""
 
 from __future__ import annotations
 
@@ -112,8 +112,8 @@ ChiefCallback = Callable[[Workdir, checkpointing.CheckpointCallback], keras.call
 
 
 @corrupt.raise_data_errors()  # a corrupt image met by tf.data ends as a DataError naming it
-def train_and_evaluate(config: Config, workdir: str | Workdir, verbose: int = 1,
-                       chief_callbacks: Sequence[ChiefCallback] = ()) -> dict[str, float]:
+def train_mode(config: Config, workdir: str | Workdir, verbose: int = 1,
+               chief_callbacks: Sequence[ChiefCallback] = ()) -> dict[str, float]:
     """Trains `config.model` to `config.train_steps` total steps in `workdir`, resuming if it can.
 
     Returns the final validation's metrics. Under

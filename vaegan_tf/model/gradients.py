@@ -1,4 +1,4 @@
-"""The gradients of one training step, two ways that compute the same numbers (--step).
+"""The gradients of one training step, two ways that compute the same numbers (--gradients).
 
 Both return (terms, {network: gradient list}) where each network's gradient is that of its own
 loss times `scales[network]` (Algorithm 1 / Eq. 9):
@@ -147,4 +147,4 @@ def _backward(tape, targets, variables, cotangents):
                                    output_gradients=[c for _, c in pairs]), variables)
 
 
-STEPS = {"fused": fused, "three_tape": three_tape}
+WAYS = {"fused": fused, "three_tape": three_tape}  # by --gradients

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from conftest import PAPER_LITERAL, tiny_config
 
-from vaegan_tf.model import steps
+from vaegan_tf.model import gradients
 from vaegan_tf.model.vaegan import VAEGAN
 
 # The authors' recipe for vaegan, vae, vae_disl and gan runs in the fast tier; vaegan_dis0, the
@@ -53,7 +53,7 @@ def _images(n=8, size=32, seed=0):
 
 def _gradients(model, step, x, scales):
     state = model.noise.state.numpy()
-    terms, grads = tf.function(lambda x: steps.STEPS[step](model, x, None, scales))(x)
+    terms, grads = tf.function(lambda x: gradients.WAYS[step](model, x, None, scales))(x)
     model.noise.state.assign(state)  # the other step must draw the same ε and z_p
     return terms, {n: [np.asarray(g) for g in gs] for n, gs in grads.items()}
 
