@@ -16,6 +16,26 @@ from vaegan_tf.images import image_grid, side_by_side, write_png
 from vaegan_tf.training.step_clock import StepCallback
 from vaegan_tf.workdir import Workdir
 
+SAMPLE_GRID = 64  # samples from a fixed z per grid (8x8)
+RECON_GRID = 32  # validation images per reconstruction grid (beside their reconstructions)
+
+
+def grid_inputs(config, validation: tf.data.Dataset) -> tuple:
+    """What every image grid of a run shows, fixed at its start: (sample z, validation images,
+    sample y, their y). The images are None for a GAN (no Enc); the y are None unless the run is
+    conditional, when the sample grid takes validation vectors, cycled to fill it."""
+    sample_z = np.random.default_rng(config.seed).standard_normal(
+        (SAMPLE_GRID, config.latent_dim)).astype(np.float32)
+    images = None
+    if config.uses_encoder:
+        batches = validation.take(-(-RECON_GRID // config.batch_size))
+        images = np.concatenate([np.asarray(x) for x, _ in batches])[:RECON_GRID]
+    if not config.conditional:
+        return sample_z, images, None, None
+    ys = np.concatenate([np.asarray(y) for _, y in validation.take(-(-SAMPLE_GRID // config.batch_size))])
+    return (sample_z, images, np.resize(ys, (SAMPLE_GRID, ys.shape[1])).astype(np.float32),
+            ys[:RECON_GRID])
+
 
 def learning_rate(optimizer) -> float:
     lr = optimizer.learning_rate

@@ -6,7 +6,6 @@ import json
 from typing import Callable, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -21,10 +20,6 @@ from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing, distribute, faults, progress, summaries
 from vaegan_tf.training.step_clock import StepClock
 from vaegan_tf.workdir import Workdir
-
-SAMPLE_GRID = 64  # samples from a fixed z per grid (8x8)
-RECON_GRID = 32  # validation images per reconstruction grid (beside their reconstructions)
-
 
 def resolve_config(config: Config, run: str | Workdir) -> Config:
     """Fills the defaults that depend on the run: folders under its workdir
@@ -42,25 +37,6 @@ def resolve_config(config: Config, run: str | Workdir) -> Config:
                               "filled from the dataset")
         config = config.replace(num_attributes=count)
     return config
-
-
-def _fixed_inputs(config: Config, val_ds) -> tuple[np.ndarray, np.ndarray | None]:
-    sample_z = np.random.default_rng(config.seed).standard_normal(
-        (SAMPLE_GRID, config.latent_dim)).astype(np.float32)
-    if not config.uses_encoder:
-        return sample_z, None
-    images = np.concatenate([np.asarray(x) for x, _ in val_ds.take(-(-RECON_GRID // config.batch_size))])
-    return sample_z, images[:RECON_GRID]
-
-
-def _fixed_attributes(config: Config, val_ds) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Conditional runs: y for the sample grid (validation vectors, cycled to fill it) and for
-    the reconstruction grid (those of its images); (None, None) otherwise."""
-    if not config.conditional:
-        return None, None
-    batches = val_ds.take(-(-SAMPLE_GRID // config.batch_size))
-    ys = np.concatenate([np.asarray(y) for _, y in batches])
-    return np.resize(ys, (SAMPLE_GRID, ys.shape[1])).astype(np.float32), ys[:RECON_GRID]
 
 
 def _validation_batches(config: Config, index, validation: tf.data.Dataset,
@@ -182,39 +158,59 @@ class _Run:
                  distribution: distribute.Distribution, verbose: int):
         self.workdir, self.out, self.distribution, self.verbose = workdir, out, distribution, verbose
         # A non-chief draws and caches data in its own folder.
-        self.config = config = resolve_config(config, out)
+        self.config = resolve_config(config, out)
+        # In this order: a run that stops in the first two phases has written nothing.
+        self._check_and_index()
+        self._seed()
+        self._open_data()
+        self._record()
+
+    def _check_and_index(self) -> None:
+        """Refuses what cannot run (a changed resume, a bad batch split, an unwritable cache) and
+        reads the dataset's index, before anything is written: missing data leaves no trace."""
+        config, workdir = self.config, self.workdir
         run_record.check_resumable(workdir, config)
         self.disl_path = _disl_checkpoint(config)
         if config.cache == "file":
             cache_lib.check_writable(config.cache_dir)  # before drawing or decoding anything
-        distribute.per_replica_batch_size(config.batch_size, distribution)
-        self.index = data.load_index(config)  # before writing anything: missing data leaves no trace
-        if config.dataset == "folder":
-            self.folder_record = _folder_record(self.index, workdir)
-        logging.info("Training on %s", distribution.description)
-        keras.utils.set_random_seed(config.seed)
-        if config.deterministic:
+        distribute.per_replica_batch_size(config.batch_size, self.distribution)
+        self.index = data.load_index(config)
+        self.folder_record = (_folder_record(self.index, workdir) if config.dataset == "folder"
+                              else None)
+
+    def _seed(self) -> None:
+        """Seeds every generator, before the pipelines and the networks draw from them."""
+        logging.info("Training on %s", self.distribution.description)
+        keras.utils.set_random_seed(self.config.seed)
+        if self.config.deterministic:
             tf.config.experimental.enable_op_determinism()
+
+    def _open_data(self) -> None:
+        """The training stream and the validation batches. Building a file cache may stop at a
+        corrupt image, so this too comes before anything is written."""
+        config, index = self.config, self.index
         # Filled only with --skip_corrupt. A folder's decoding pass ends in one summary line
         # (below) instead of a line per file.
         self.skipped = data.CorruptImages(log_each=config.dataset != "folder"
                                           or config.cache == "none")
-        # Also before writing: building a file cache may stop at a corrupt image.
         # Global batches: fit() splits each across the replicas (and workers, shard_by_data).
-        self.train_batches = data.training_stream(config, config.train_split, self.index,
-                                                  self.skipped)
-        self.validation = data.make_dataset(config, "validation", training=False,
-                                            index=self.index, corrupt=self.skipped)
-        self.val_ds = _validation_batches(config, self.index, self.validation,
-                                          distribution.num_replicas)
+        self.train_batches = data.training_stream(config, config.train_split, index, self.skipped)
+        self.validation = data.make_dataset(config, "validation", training=False, index=index,
+                                            corrupt=self.skipped)
+        self.val_ds = _validation_batches(config, index, self.validation,
+                                          self.distribution.num_replicas)
         if config.dataset == "folder":
-            summary = folder.skip_summary(self.index, self.skipped.names())
+            summary = folder.skip_summary(index, self.skipped.names())
             if summary:
                 logging.warning(summary)
-        run_record.write(out, config)
-        if config.dataset == "folder" and self.folder_record is not None:
+
+    def _record(self) -> None:
+        """The run's record: config.json and, for a folder, the index a resumption is checked
+        against."""
+        run_record.write(self.out, self.config)
+        if self.folder_record is not None:
             # Compact: one entry per picture, for folders of 100k pictures and more.
-            write_text(out.folder_index, json.dumps(self.folder_record) + "\n")
+            write_text(self.out.folder_index, json.dumps(self.folder_record) + "\n")
 
     def train(self, chief_callbacks: Sequence[ChiefCallback]) -> dict[str, float]:
         config, distribution = self.config, self.distribution
@@ -247,8 +243,7 @@ class _Run:
         throughput = summaries.Throughput(config.batch_size)  # global images per second
         tensorboard = None  # summaries, sample grids and exports come from the chief only
         if chief:
-            sample_z, val_images = _fixed_inputs(config, self.validation)
-            sample_y, val_y = _fixed_attributes(config, self.validation)
+            sample_z, val_images, sample_y, val_y = summaries.grid_inputs(config, self.validation)
             tensorboard = summaries.TensorBoardLogger(self.workdir, config.image_every, sample_z,
                                                       val_images, throughput, sample_y, val_y)
             tensorboard_logs.write_hparams(self.workdir, config)
