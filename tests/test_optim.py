@@ -70,7 +70,7 @@ def test_rmsprop_after_sqrt_differs_from_keras_for_tiny_gradients():
 
 @pytest.mark.parametrize("where,cls", [("after_sqrt", optim.RMSpropAfterSqrt),
                                        ("inside_sqrt", keras.optimizers.RMSprop)])
-def test_model_optimizers_follow_rmsprop_eps(where, cls):
+def test_model_optimizers_follow_rmsprop_epsilon_at(where, cls):
     model = _model(rmsprop_epsilon_at=where, rmsprop_epsilon=3e-8, rmsprop_rho=0.8)
     for opt in model.optimizers.values():
         assert type(opt) is cls
