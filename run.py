@@ -24,7 +24,7 @@ from vaegan_tf.errors import Interrupted, UserError  # noqa: E402
 
 del os.environ["VAEGAN_TF_LIGHT_IMPORT"]  # processes started from here import as usual
 
-MODES = ("train", "evaluate", "export", "sample", "attributes", "embed", "benchmark")
+MODES = ("train", "evaluate", "export", "sample", "attributes", "embed", "benchmark", "app")
 
 flags.DEFINE_enum("mode", "train", MODES, "what to do")
 flags.DEFINE_string("workdir", None, "run folder: config, checkpoints, TensorBoard, samples")
@@ -39,6 +39,10 @@ flags.DEFINE_integer("benchmark_steps", 5, "--mode=benchmark: timed training ste
 flags.DEFINE_integer("benchmark_warmup", 2, "--mode=benchmark: untimed steps first (tracing)")
 flags.DEFINE_integer("benchmark_matmul_size", 0, "--mode=benchmark: side of the square matmuls "
                      "that measure the peak (0: 2048 on a CPU, 8192 on a GPU)")
+# Where the page listens, not what it shows: like the benchmark's flags, never part of a Config.
+flags.DEFINE_string("app_host", "127.0.0.1", "--mode=app: the address the page listens on; "
+                    "0.0.0.0 opens it, without authentication, to the whole network (docs/app.md)")
+flags.DEFINE_integer("app_port", 7860, "--mode=app: the port the page listens on")
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool,
            str: flags.DEFINE_string}
@@ -84,10 +88,10 @@ def help_text() -> str:
         lines += ["", f"{title}:"]
         lines += [_flag_line(f.name) for f in dataclasses.fields(group)
                   if f.name not in NEWCOMER_FLAGS]
-    lines += ["", "Console and --mode=benchmark:"]
+    lines += ["", "Console, --mode=benchmark and --mode=app:"]
     lines += [_flag_line(n) for n in ("verbose", "benchmark_compare", "benchmark_profile",
                                       "benchmark_steps", "benchmark_warmup",
-                                      "benchmark_matmul_size")]
+                                      "benchmark_matmul_size", "app_host", "app_port")]
     lines += ["", "absl's own flags and listing: python run.py --helpfull"]
     return "\n".join(lines) + "\n"
 
@@ -101,8 +105,8 @@ def run(mode: str, config: config_lib.Config, path: str) -> None:
     from vaegan_tf.workdir import Workdir  # imported late: TensorFlow start-up is slow
     workdir = Workdir(path)  # the one Workdir of this mode, passed down
     if config.checkpoint and mode in ("train", "benchmark"):
-        raise UserError(f"--checkpoint is read by --mode=evaluate, export, sample, attributes and "
-                        f"embed; --mode={mode} "
+        raise UserError(f"--checkpoint is read by --mode=evaluate, export, sample, attributes, "
+                        f"embed and app; --mode={mode} "
                         + ("resumes from the newest checkpoint in WORKDIR/checkpoints"
                            if mode == "train" else "times fresh networks"))
     if mode == "train":
@@ -114,7 +118,7 @@ def run(mode: str, config: config_lib.Config, path: str) -> None:
         # The run's own config.json describes the networks; model flags are not needed here.
         from export import saved_model
         saved_model.export_mode(workdir, config.checkpoint or None)
-    elif mode in ("evaluate", "attributes", "sample", "embed"):
+    elif mode in ("evaluate", "attributes", "sample", "embed", "app"):
         # The run's config.json describes the networks; flags add what to measure (run_record.py).
         from vaegan_tf import run_record
         explicit = {f.name for f in config_lib.fields() if FLAGS[f.name].present}
@@ -135,6 +139,9 @@ def offline(mode: str, config: config_lib.Config, workdir) -> None:
     elif mode == "attributes":
         from vaegan_tf.evaluation import attributes
         print(attributes.format_table(attributes.attributes_mode(config, workdir)))
+    elif mode == "app":
+        from vaegan_tf.app import server  # Gradio is imported in there, and only there
+        server.app_mode(config, workdir, host=FLAGS.app_host, port=FLAGS.app_port)
     elif mode == "embed":
         from vaegan_tf.evaluation import embed
         record = embed.embed_mode(config, workdir)
