@@ -22,7 +22,10 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it); Playwright's is not used
 S = 32
-TIMEOUT_MS = 60_000
+# Generous: on a loaded 2-core CI machine (two test workers, Chromium, the server) a page load
+# or a first request can take far longer than Playwright's 30 s defaults. Passing runs wait
+# only as long as the page needs.
+TIMEOUT_MS = 180_000
 # The vae learns enough in this many steps that a reconstruction is nearer its own picture
 # than another face; Keras's initialisation and a high rate get there fastest.
 STEPS = 150
@@ -49,6 +52,13 @@ def browser():
         browser.close()
 
 
+def _new_page(browser):
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.set_default_navigation_timeout(TIMEOUT_MS)
+    return page
+
+
 def _serve(config, workdir):
     config = run_record.offline_config(Workdir(workdir), config)
     url, blocks = server.serve(config, workdir, "127.0.0.1", _free_port(), block=False)
@@ -65,7 +75,7 @@ def vae_page(tmp_path_factory, tiny_data_dir, browser):
     train_mode(config, workdir, verbose=0)
     attributes.attributes_mode(run_record.offline_config(Workdir(workdir), config), workdir)
     url, blocks = _serve(config, workdir)
-    page = browser.new_page()
+    page = _new_page(browser)
     page.goto(url)
     yield page, workdir, config
     page.close()
@@ -186,7 +196,7 @@ def test_the_conditional_page_draws_the_ticked_attributes(tmp_path_factory, tiny
     config = offline_config(conditional=True, train_steps=2, data_dir=tiny_data_dir, init="glorot")
     train_mode(config, workdir, verbose=0)
     url, blocks = _serve(config, workdir)
-    page = browser.new_page()
+    page = _new_page(browser)
     try:
         page.goto(url)
         page.wait_for_selector("#conditional_grid img", state="attached", timeout=TIMEOUT_MS)
