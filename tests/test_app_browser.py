@@ -180,6 +180,32 @@ def test_an_upload_is_reconstructed_and_the_sliders_edit_it(vae_page, tmp_path):
     assert _files(workdir) == before  # the uploads went to Gradio's folder, not the run's
 
 
+def test_the_path_between_two_uploads_starts_and_ends_at_their_reconstructions(vae_page,
+                                                                             tmp_path):
+    page, _, config = vae_page
+    scale = PICTURE_SIDE // S
+    (a_path, a_crop), (b_path, b_crop) = _face(config, 1, tmp_path), _face(config, 6, tmp_path)
+    recon = {}
+    for name, path in (("a", a_path), ("b", b_path)):
+        recon[name] = _after(page, "reconstruct_output",
+                             lambda: _upload(page, "reconstruct_upload", path), scale)
+    _upload(page, "interpolate_a_upload", a_path)
+    row = _after(page, "interpolate_row", lambda: _upload(page, "interpolate_b_upload", b_path),
+                 scale)
+    tiles = [row[:, i * S:(i + 1) * S] for i in range(row.shape[1] // S)]
+    assert len(tiles) == 10  # picture A, 8 decoded points, picture B
+    np.testing.assert_array_equal(tiles[0], a_crop)
+    np.testing.assert_array_equal(tiles[-1], b_crop)
+
+    def error(x, y):
+        return np.abs(x - y).mean()
+    # The path's ends are Dec(μ(A)) and Dec(μ(B)), the part above's reconstructions (decoded
+    # in another batch, so equal to within a grey level); its middle is neither.
+    assert error(tiles[1], recon["a"]) < 1 and error(tiles[8], recon["b"]) < 1
+    assert error(tiles[1], recon["b"]) > 1 and error(tiles[8], recon["a"]) > 1
+    assert min(error(tiles[4], tiles[1]), error(tiles[4], tiles[8])) > 1
+
+
 def test_a_file_that_is_not_a_picture_is_a_message_on_the_page(vae_page, tmp_path):
     page, _, _ = vae_page
     path = tmp_path / "notes.txt"
