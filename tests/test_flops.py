@@ -243,7 +243,7 @@ def test_the_authors_recipe_step_executes_its_least_work():
 
 @pytest.mark.slow  # traces a step for every case of tests/test_gradients.py
 def test_no_step_executes_less_than_the_least_work(tmp_path):
-    from test_steps import CASES
+    from test_gradients import CASES
     for case in CASES:
         values = dict(case.values[0])
         if values["model"] == "vae_disl":
@@ -251,4 +251,4 @@ def test_no_step_executes_less_than_the_least_work(tmp_path):
         config = tiny_config(**values)
         least = flops.least_work_flops_per_image(config)
         for step in ("fused", "three_tape"):
-            assert _executed_per_image(config.replace(step=step)) >= least, (case.id, step)
+            assert _executed_per_image(config.replace(gradients=step)) >= least, (case.id, step)
