@@ -9,6 +9,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from vaegan_tf.config import Config  # noqa: E402
@@ -135,3 +136,19 @@ def saved_checkpoints(tmp_path_factory):
         weights[step] = [v.numpy() for v in model.decoder.weights]
         manager.save(checkpoint_number=step)
     return workdir, config, weights
+
+
+def copy_with_vectors(tmp_path_factory, tiny_runs, folder: str, names: tuple[str, ...],
+                      seed: int) -> tuple[str, Config, np.ndarray]:
+    """A copy of the shared tiny vaegan with random attribute vectors, one per name, written as
+    --mode=attributes writes them: (workdir, config, vectors)."""
+    import shutil
+
+    from vaegan_tf.workdir import Workdir
+    source, config = tiny_runs("vaegan")
+    workdir = str(tmp_path_factory.mktemp(folder) / "run")
+    shutil.copytree(source, workdir)
+    vectors = np.random.default_rng(seed).normal(0, 3, (len(names), config.latent_dim)).astype(
+        np.float32)
+    np.savez(Workdir(workdir).attribute_vectors, vectors=vectors, names=np.array(names), step=2)
+    return workdir, config, vectors

@@ -1,16 +1,14 @@
 """The page's computations on tiny trained runs: shapes, the same pictures for the same seed,
 temperature 0, reconstructions, paths, attribute edits and conditional draws."""
 
-import shutil
 
 import numpy as np
 import pytest
-from conftest import offline_config
+from conftest import copy_with_vectors, offline_config
 
 from vaegan_tf.app.backend import Backend
 from vaegan_tf.errors import CheckpointError, ConfigError, DataError
 from vaegan_tf.training.train import train_mode
-from vaegan_tf.workdir import Workdir
 
 S = 32
 
@@ -18,12 +16,8 @@ S = 32
 @pytest.fixture(scope="module")
 def vaegan(tmp_path_factory, tiny_runs):
     """A copy of the tiny vaegan with two attribute vectors written into it."""
-    source, config = tiny_runs("vaegan")
-    workdir = str(tmp_path_factory.mktemp("app_backend") / "run")
-    shutil.copytree(source, workdir)
-    vectors = np.random.default_rng(0).normal(0, 3, (2, config.latent_dim)).astype(np.float32)
-    np.savez(Workdir(workdir).attribute_vectors, vectors=vectors,
-             names=np.array(["Smiling", "Male"]), step=2)
+    workdir, config, vectors = copy_with_vectors(tmp_path_factory, tiny_runs, "app_backend",
+                                                 ("Smiling", "Male"), seed=0)
     return Backend.load(config, workdir), vectors
 
 

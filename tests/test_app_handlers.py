@@ -3,15 +3,14 @@ of message (never raised, never a traceback), without writing into the run's fol
 
 import io
 import os
-import shutil
 
 import numpy as np
 import pytest
+from conftest import copy_with_vectors
 from PIL import Image
 
 from vaegan_tf.app.backend import Backend
 from vaegan_tf.app.handlers import Handlers, shown
-from vaegan_tf.workdir import Workdir
 
 
 def _files(folder: str) -> dict[str, float]:
@@ -21,12 +20,8 @@ def _files(folder: str) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_runs):
-    source, config = tiny_runs("vaegan")
-    workdir = str(tmp_path_factory.mktemp("app_handlers") / "run")
-    shutil.copytree(source, workdir)
-    vectors = np.random.default_rng(1).normal(0, 3, (2, config.latent_dim)).astype(np.float32)
-    np.savez(Workdir(workdir).attribute_vectors, vectors=vectors, names=np.array(["A", "B"]),
-             step=2)
+    workdir, config, _ = copy_with_vectors(tmp_path_factory, tiny_runs, "app_handlers",
+                                           ("A", "B"), seed=1)
     return workdir, Handlers(Backend.load(config, workdir))
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import zipfile
 
 import numpy as np
 
+from vaegan_tf.evaluation.attributes import read_vectors
 from vaegan_tf.workdir import Workdir
 
 
@@ -28,12 +28,9 @@ def load_vectors(run: Workdir, latent_dim: int) -> tuple[AttributeVectors | None
     if not os.path.exists(path):
         return None, f"{path} does not exist"
     try:
-        with np.load(path) as saved:
-            vectors = np.asarray(saved["vectors"], np.float32)
-            names = [str(n) for n in saved["names"]]
-            step = int(saved["step"])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-        return None, f"{path} is unreadable ({type(e).__name__}: {e})"
+        vectors, names, step = read_vectors(path)
+    except ValueError as e:
+        return None, str(e)
     if vectors.ndim != 2 or vectors.shape != (len(names), latent_dim):
         return None, (f"{path} holds vectors of shape {vectors.shape}, not one per attribute of "
                       f"this model's {latent_dim}-dimensional codes")

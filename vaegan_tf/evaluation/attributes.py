@@ -12,6 +12,8 @@ their efficacy with the attribute classifier on test faces that lack the attribu
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import tensorflow as tf
 
@@ -24,6 +26,17 @@ from vaegan_tf.images import image_grid, write_png
 from vaegan_tf.workdir import Workdir
 
 GRID_FACES = 8  # rows of the Fig. 6 grid
+
+
+def read_vectors(path: str) -> tuple[np.ndarray, tuple[str, ...], int]:
+    """(vectors float32 [A, L], attribute names, checkpoint step) of an attribute_vectors.npz
+    that attributes_mode wrote; a ValueError naming the file when it cannot be read."""
+    try:
+        with np.load(path) as saved:
+            return (np.asarray(saved["vectors"], np.float32),
+                    tuple(str(n) for n in saved["names"]), int(saved["step"]))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path} is unreadable ({type(e).__name__}: {e})") from None
 
 
 def attribute_vectors(z: np.ndarray, attributes: np.ndarray

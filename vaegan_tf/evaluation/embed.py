@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -45,13 +44,12 @@ def attribute_directions(config: Config, run: str | Workdir, model, step: int,
     path = Workdir.of(run).attribute_vectors
     if os.path.isfile(path):
         try:
-            with np.load(path) as saved:
-                if int(saved["step"]) == step and tuple(saved["names"]) == index.attribute_names:
-                    return saved["vectors"], path
+            vectors, names, saved_step = attributes.read_vectors(path)
+            if saved_step == step and names == tuple(index.attribute_names):
+                return vectors, path
             logging.info("%s is from another step or dataset: computing the vectors afresh", path)
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-            # Derived data: an unreadable copy is no reason to stop.
-            logging.warning("Cannot read %s (%s): computing the vectors afresh", path, e)
+        except ValueError as e:  # derived data: an unreadable copy is no reason to stop
+            logging.warning("%s: computing the vectors afresh", e)
     x, y = inference.split_images(config, "train", config.eval_images, index)
     vectors, _, _ = attributes.attribute_vectors(inference.encode(model, x, config.batch_size),
                                                  data.present(config, y))  # LFW: scores
