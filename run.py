@@ -20,7 +20,7 @@ from absl import app, flags, logging  # noqa: E402
 os.environ["VAEGAN_TF_LIGHT_IMPORT"] = "1"
 from vaegan_tf import config as config_lib  # noqa: E402
 from vaegan_tf import console  # noqa: E402
-from vaegan_tf.errors import Interrupted, UserError  # noqa: E402
+from vaegan_tf.errors import Interrupted, UserError, WorkerLost  # noqa: E402
 
 del os.environ["VAEGAN_TF_LIGHT_IMPORT"]  # processes started from here import as usual
 
@@ -170,10 +170,10 @@ def main(argv):
         logging.flush()
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    except Interrupted as e:  # a signal: the run saved a checkpoint and stops cleanly
+    except (Interrupted, WorkerLost) as e:  # a clean stop: rerunning resumes
         logging.flush()
         print(str(e), file=sys.stderr)
-        sys.exit(128 + e.signum)
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

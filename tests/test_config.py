@@ -114,7 +114,7 @@ HAND_KEPT_RESUME_SAFE = {
     "eval_batches", "data_dir", "disl_from", "export_every", "deterministic", "divergence_patience",
     "lr_backoff", "max_recoveries", "cache", "cache_dir", "skip_corrupt", "tfds_manual_dir",
     "attributes_csv", "gradients", "jit_compile", "steps_per_execution", "strategy", "num_cpu_devices",
-    "sync_batchnorm"}
+    "sync_batchnorm", "lost_worker_timeout"}
 HAND_KEPT_OFFLINE = {
     "classifier_dir", "classifier_steps", "inception_weights", "eval_images", "knn_dataset",
     "knn_data_dir", "edit_attributes", "sample_seed", "checkpoint", "protocol", "runs",

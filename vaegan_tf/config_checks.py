@@ -58,7 +58,7 @@ def _check_ranges(c) -> None:
     for name in ("latent_dim", "enc_width", "dec_width", "dis_width", "fc_width", "batch_size",
                  "train_steps", "log_every", "eval_every", "eval_batches", "image_every",
                  "checkpoint_every", "keep_checkpoints", "shuffle_buffer", "divergence_patience",
-                 "lr_epoch_steps", "lr_power"):
+                 "lr_epoch_steps", "lr_power", "lost_worker_timeout"):
         if getattr(c, name) <= 0:
             _fail(name, f"must be > 0; got {getattr(c, name)}")
     if c.image_size < 16 or c.image_size % 8:

@@ -56,16 +56,40 @@ def _filtered_stderr():
             sys.stderr.flush()
 
 
+# TensorFlow's C++ record of a collective op aborted because a worker of the cluster went away: a
+# log line and the status's continuation lines, ending in its payload ("...='']") or gRPC's status
+# ("grpc_status:14}"). train_mode says the same in one line (cluster_faults.lost_worker).
+ABORT_NOISE = re.compile(
+    r"^E\d{4} [\d:. ]+\d+ (base_collective_executor|ring_alg|collective_ops_utils|"
+    r"hierarchical_tree_broadcaster|permuter)\.cc:\d+\] .*")
+ABORT_END = re.compile(r".*(\]|grpc_status:\d+\})$")
+
 # The filter of `filter_native_stderr`, run as a child: a thread would die with this process and
-# lose the last lines before a native abort, which are the ones that say why it aborted.
+# lose the last lines before a native abort, which are the ones that say why it aborted. An abort
+# record's continuation lines are held until its end; at most 12, else they are passed on.
 _FILTER = """
 import re, sys
-noise = re.compile(sys.argv[1])
+noise, block, end = (re.compile(p) for p in sys.argv[1:4])
 out = sys.stderr.buffer
+held = None
 for line in sys.stdin.buffer:
-    if not noise.match(line.decode("utf-8", "replace").rstrip("\\n")):
+    text = line.decode("utf-8", "replace").rstrip("\\n")
+    if held is not None:
+        held.append(line)
+        if end.match(text):
+            held = None
+        elif len(held) > 12:
+            out.write(b"".join(held))
+            out.flush()
+            held = None
+        continue
+    if block.match(text):
+        held = [] if not end.match(text) else None
+    elif not noise.match(text):
         out.write(line)
         out.flush()
+if held:
+    out.write(b"".join(held))
 """
 
 
@@ -79,7 +103,8 @@ def filter_native_stderr() -> None:
     written last (the one-line error message) arrives after the process has ended.
     """
     sys.stderr.flush()
-    child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER, STARTUP_NOISE.pattern],
+    child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER, STARTUP_NOISE.pattern,
+                              ABORT_NOISE.pattern, ABORT_END.pattern],
                              stdin=subprocess.PIPE, start_new_session=True, close_fds=True)
     saved = os.dup(2)
     os.dup2(child.stdin.fileno(), 2)

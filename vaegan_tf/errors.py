@@ -41,10 +41,43 @@ class DivergenceError(UserError):
     """Training kept producing NaN/inf after every allowed rollback."""
 
 
-class Interrupted(Exception):
-    """Training stopped on a signal after saving a checkpoint; the process should exit cleanly."""
+# sysexits.h's EX_TEMPFAIL ("a temporary failure; retry"): a worker that stopped because another
+# worker of its cluster did. Rerunning the same commands resumes, so a scheduler may restart it.
+RESUME_EXIT = 75
 
-    def __init__(self, signum: int, step: int):
-        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; a checkpoint "
-                         "was saved: rerun the same command to resume")
+
+class Interrupted(Exception):
+    """Training stopped on a signal after saving a checkpoint; the process should exit cleanly.
+
+    `signum` is the signal this process received; None for a worker of a cluster that stopped
+    because another worker received one (every worker saved the same step).
+    """
+
+    def __init__(self, signum: int | None, step: int):
+        if signum is None:
+            text = (f"stopped at step {step} because another worker received a stop signal (a "
+                    "preemption notice); every worker saved a checkpoint there: rerun the same "
+                    "commands on every worker to resume")
+        else:
+            text = (f"stopped by {signal.Signals(signum).name} at step {step}; a checkpoint was "
+                    "saved: rerun the same command to resume")
+        super().__init__(text)
         self.signum, self.step = signum, step
+
+    @property
+    def exit_code(self) -> int:
+        return RESUME_EXIT if self.signum is None else 128 + self.signum
+
+
+class WorkerLost(Exception):
+    """A worker of a multi-worker run went away without notice (killed, its machine lost); the
+    others stop instead of waiting for it. Not a UserError: it exits with RESUME_EXIT."""
+
+    exit_code = RESUME_EXIT
+
+    def __init__(self, reason: str, newest: str | None):
+        super().__init__(
+            f"a worker of the cluster was lost ({reason}); the newest checkpoint is "
+            f"{newest or '(none: the run starts again from step 0)'}: rerun the same commands "
+            "on every worker to resume from it")
+        self.reason, self.newest = reason, newest

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from typing import Any, Iterator
 
@@ -60,6 +61,51 @@ def atomic_path(path: str, suffix: str = "", staging_dir: str = "",
         if staging_dir:
             with contextlib.suppress(OSError):
                 os.rmdir(staging_dir)  # only once no other writer is staging there
+
+
+# atomic_path's temporaries: ".<name>.tmp-<pid><suffix>" and the ".old" a folder steps aside to.
+_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+    """Removes the temporaries atomic_path left in `folder`, and in the staging folders under it,
+    when the process that wrote them is gone (killed mid-write); returns what it removed.
+
+    A temporary of a process still running on this machine is kept: it may be writing now. (A
+    pid only means something on its own machine; a writer on another host sharing the folder
+    whose pid is free here would lose its temporary, and its write would fail, not tear.)
+    """
+    removed = []
+    folders = [folder] + [os.path.join(folder, d) for d in _listdir(folder)
+                          if d.startswith(".") and not _TEMPORARY.match(d)
+                          and os.path.isdir(os.path.join(folder, d))]
+    for parent in folders:
+        for name in _listdir(parent):
+            match = _TEMPORARY.match(name)
+            if match and not _running(int(match[1])):
+                _remove(os.path.join(parent, name))
+                removed.append(os.path.join(parent, name))
+        if parent != folder:
+            with contextlib.suppress(OSError):
+                os.rmdir(parent)  # a staging folder (export/.tmp) that is now empty
+    return removed
+
+
+def _listdir(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def write_text(path: str, text: str) -> None:

@@ -237,6 +237,9 @@ class Run:
         "split the CPU into N logical devices (to try strategies on a CPU)", role=RESUME_SAFE)
     sync_batchnorm: bool = _field(False,
         "BatchNorm statistics over the global batch across replicas", role=RESUME_SAFE)
+    lost_worker_timeout: int = _field(60,
+        "--strategy=multi_worker: seconds without a heartbeat after which a worker counts as "
+        "lost and the others stop (docs/faults.md)", role=RESUME_SAFE)
 
     log_every: int = _field(100, "steps between TensorBoard scalar writes and progress lines (a log interval)",
         role=RESUME_SAFE)

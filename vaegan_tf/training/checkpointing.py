@@ -14,6 +14,7 @@ from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError, WriteError, os_reason
 from vaegan_tf.model.checkpoint import UNREADABLE, first_line, make_checkpoint
 from vaegan_tf.model.forward import all_finite
+from vaegan_tf.training import cluster_faults
 from vaegan_tf.training.step_clock import StepCallback
 from vaegan_tf.workdir import Workdir
 
@@ -49,6 +50,16 @@ def restore_latest(manager: tf.train.CheckpointManager) -> int:
     return 0
 
 
+def remove_partial(directory: str) -> list[str]:
+    """Removes the "ckpt-N_temp" folders a save killed mid-write leaves (TensorFlow writes a
+    checkpoint's shards there before merging them into ckpt-N); returns what it removed. Only the
+    run's chief saves into its folder, so any it finds at start are a dead process's."""
+    partial = sorted(glob.glob(os.path.join(glob.escape(directory), "ckpt-*_temp")))
+    for path in partial:
+        shutil.rmtree(path, ignore_errors=True)
+    return partial
+
+
 def save(manager: tf.train.CheckpointManager, model, step: int) -> str | None:
     """Writes a checkpoint unless the model is mid-divergence or holds a NaN/inf weight."""
     floats = [v.value for v in model.weights if "float" in str(v.dtype)]
@@ -58,6 +69,8 @@ def save(manager: tf.train.CheckpointManager, model, step: int) -> str | None:
     try:
         path = manager.save(checkpoint_number=step)
     except (tf.errors.OpError, OSError) as e:
+        if cluster_faults.lost_worker(e):
+            raise  # saving is collective under multi_worker: a peer went away, the disk is fine
         # TF writes into ckpt-N_temp and names the checkpoint in the `checkpoint` file last, so
         # the older checkpoints are untouched; only this one's partial files need removing.
         prefix = os.path.join(manager.directory, f"ckpt-{step}")
@@ -89,6 +102,10 @@ class CheckpointCallback(StepCallback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        self.save_now()
+
+    def save_now(self) -> None:
+        """Saves the current step unless it is saved already."""
         if self.step != self.saved:
             self._save()
 

@@ -33,6 +33,7 @@ from absl import logging
 
 from vaegan_tf.config import Config
 from vaegan_tf.errors import CheckpointError, ConfigError
+from vaegan_tf.training import cluster_faults
 from vaegan_tf.workdir import Workdir
 
 JOBS = ("chief", "worker")  # the TF_CONFIG jobs MultiWorkerMirroredStrategy trains with
@@ -179,6 +180,7 @@ def make_distribution(config: Config) -> Distribution:
     key = ("multi_worker", text)
     if key not in _STRATEGIES:
         try:
+            cluster_faults.configure_coordination(task.cluster, config.lost_worker_timeout)
             _STRATEGIES[key] = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
         except RuntimeError as e:  # "Collective ops must be configured at program startup"
             raise ConfigError(f"--strategy=multi_worker: {e}; TensorFlow already started in "

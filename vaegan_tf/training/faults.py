@@ -26,10 +26,12 @@ class DivergenceGuard(StepCallback):
     rate in use when the run diverged: x0.5, then x0.25, ... of the original.
     """
 
-    def __init__(self, manager: tf.train.CheckpointManager, patience: int, backoff: float,
-                 max_recoveries: int):
+    def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, patience: int,
+                 backoff: float, max_recoveries: int):
         super().__init__()
-        self.manager, self.patience = manager, patience
+        # Every worker of a cluster rolls back to the same checkpoint: the newest in the shared
+        # workdir, which the chief wrote (a worker's own copies start only at its first save).
+        self.checkpoint, self.directory, self.patience = checkpoint, directory, patience
         self.backoff, self.max_recoveries = backoff, max_recoveries
         self.recoveries, self.pending = 0, False
 
@@ -53,7 +55,7 @@ class DivergenceGuard(StepCallback):
                 f"training diverged (NaN/inf for {self.patience} steps in a row) at step {step} "
                 f"even after {self.max_recoveries} rollbacks with the learning rate lowered "
                 f"x{self.backoff} each time; check the data or lower --learning_rate")
-        path = self.manager.latest_checkpoint
+        path = tf.train.latest_checkpoint(self.directory)
         if not path:
             raise DivergenceError(
                 f"training diverged (NaN/inf for {self.patience} steps in a row) at step {step}, "
@@ -62,7 +64,7 @@ class DivergenceGuard(StepCallback):
         # process or, through the checkpoint, of earlier ones); the restored one may not, as the
         # checkpoint can predate them. Each rollback lowers the former once more.
         lowered = float(model.lr_scale.numpy()) * self.backoff
-        self.manager.checkpoint.restore(path).assert_existing_objects_matched()
+        self.checkpoint.restore(path).assert_existing_objects_matched()
         model.lr_scale.assign(lowered)
         model.bad_streak.assign(0)
         model.worst_streak.assign(0)
@@ -76,13 +78,18 @@ class DivergenceGuard(StepCallback):
 class SignalStop(keras.callbacks.Callback):
     """On SIGTERM or SIGINT, ends fit() after the current step (the checkpoint callback then saves).
 
-    A second signal of the same kind gets Python's default behaviour, so a stuck run can still be
-    killed from the keyboard.
+    With stops_fit=False it only records the signal, for a multi-worker run, where every worker
+    must stop at the same step (cluster_faults.ClusterStop). A second signal of the same kind gets
+    Python's default behaviour, so a stuck run can still be killed from the keyboard.
     """
 
-    def __init__(self):
+    def __init__(self, stops_fit: bool = True):
         super().__init__()
         self.signum: int | None = None
+        self.stops_fit = stops_fit
+
+    def received(self) -> bool:
+        return self.signum is not None
 
     def _handle(self, signum, frame):
         self.signum = signum
@@ -90,7 +97,7 @@ class SignalStop(keras.callbacks.Callback):
         logging.warning("Received %s: stopping after this step", signal.Signals(signum).name)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.signum is not None:
+        if self.signum is not None and self.stops_fit:
             self.model.stop_training = True
 
     @contextlib.contextmanager

@@ -9,15 +9,16 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from vaegan_tf import data, run_record, tensorboard_logs
+from vaegan_tf import data, files, run_record, tensorboard_logs
 from vaegan_tf.config import Config
 from vaegan_tf.data import cache as cache_lib
 from vaegan_tf.data import corrupt, folder
-from vaegan_tf.errors import CheckpointError, ConfigError, DataError
+from vaegan_tf.errors import CheckpointError, ConfigError, DataError, WorkerLost
 from vaegan_tf.files import read_json, write_text
 from vaegan_tf.model.checkpoint import restore_discriminator
 from vaegan_tf.model.vaegan import VAEGAN
-from vaegan_tf.training import checkpointing, distribute, faults, progress, summaries
+from vaegan_tf.training import (checkpointing, cluster_faults, distribute, faults, progress,
+                                summaries)
 from vaegan_tf.training.step_clock import StepClock
 from vaegan_tf.workdir import Workdir
 
@@ -69,17 +70,14 @@ def _validation_batches(config: Config, index, validation: tf.data.Dataset,
 
 def _restore(model: VAEGAN, config: Config, workdir: Workdir,
              out: Workdir) -> tuple[tf.train.CheckpointManager, int]:
-    """The manager this process saves with (in `out`) and the step restored from `workdir`."""
+    """The manager this process saves with (in `out`) and the step restored from `workdir`.
+
+    A non-chief resumes from the chief's checkpoints and saves nothing here: saving is a
+    collective op under multi_worker, which the chief would not join (it does not save here).
+    """
     manager = checkpointing.make_manager(model, out, config)
-    if out == workdir:
-        start = checkpointing.restore_latest(manager)
-    else:
-        # A non-chief resumes from the chief's checkpoints and keeps a copy of that one beside
-        # its own, so a divergence rollback (faults.py) finds the same checkpoint on every worker.
-        start = checkpointing.restore_latest(checkpointing.make_manager(model, workdir, config))
-        if start:
-            checkpointing.save(manager, model, start)
-    return manager, start
+    reader = manager if out == workdir else checkpointing.make_manager(model, workdir, config)
+    return manager, checkpointing.restore_latest(reader)
 
 
 # Callbacks a caller adds to the chief's training (run.py: the SavedModel export). Each is made
@@ -100,8 +98,14 @@ def train_mode(config: Config, workdir: str | Workdir, verbose: int = 1,
     # First of all: logical devices and collective ops can only be set before TensorFlow starts.
     distribution = distribute.make_distribution(config)
     run = Workdir.of(workdir)
-    with distribute.write_dir(run, distribution) as out:
-        return _Run(config, run, out, distribution, verbose).train(chief_callbacks)
+    try:
+        with distribute.write_dir(run, distribution) as out:
+            return _Run(config, run, out, distribution, verbose).train(chief_callbacks)
+    except tf.errors.OpError as e:
+        reason = cluster_faults.lost_worker(e) if distribution.multi_worker else None
+        if reason is None:
+            raise
+        raise WorkerLost(reason, run.newest_checkpoint()) from None
 
 
 def _disl_checkpoint(config: Config) -> str | None:
@@ -207,6 +211,13 @@ class _Run:
     def _record(self) -> None:
         """The run's record: config.json and, for a folder, the index a resumption is checked
         against."""
+        if self.out == self.workdir:  # the chief: what a killed run left half-written
+            removed = [*checkpointing.remove_partial(self.workdir.checkpoints),
+                       *(p for d in (self.workdir.path, self.workdir.samples, self.workdir.export)
+                         for p in files.remove_stale_temporaries(d))]
+            if removed:
+                logging.info("Removed what a stopped run left half-written: %s",
+                             ", ".join(removed))
         run_record.write(self.out, self.config)
         if self.folder_record is not None:
             # Compact: one entry per picture, for folders of 100k pictures and more.
@@ -228,8 +239,8 @@ class _Run:
             logging.info("Already at step %d >= --train_steps=%d; nothing to train", start,
                          config.train_steps)
             return {}
-        callbacks, tensorboard = self._callbacks(manager, chief_callbacks)
-        self._fit(model, manager, callbacks)
+        callbacks, checkpoints, tensorboard = self._callbacks(manager, chief_callbacks)
+        self._fit(model, checkpoints, callbacks)
         # A validation pass at the final step, whatever --eval_every, so every run ends with one.
         final = model.evaluate(self.val_ds, return_dict=True, verbose=0)  # every worker: collective
         if tensorboard is not None:
@@ -262,36 +273,54 @@ class _Run:
             # E.g. SavedModels for TF Serving, of checkpointed states only: after `checkpoints`.
             *([make(self.workdir, checkpoints) for make in chief_callbacks] if chief else []),
         ]
-        return callbacks, tensorboard
+        return callbacks, checkpoints, tensorboard
 
-    def _fit(self, model: VAEGAN, manager, callbacks: list) -> None:
-        config = self.config
-        guard = faults.DivergenceGuard(manager, config.divergence_patience, config.lr_backoff,
+    def _fit(self, model: VAEGAN, checkpoints: checkpointing.CheckpointCallback,
+             callbacks: list) -> None:
+        config, distribution = self.config, self.distribution
+        guard = faults.DivergenceGuard(checkpoints.manager.checkpoint, self.workdir.checkpoints,
+                                       config.divergence_patience, config.lr_backoff,
                                        config.max_recoveries)
-        stop = faults.SignalStop()
-        clock = StepClock(callbacks + [guard, stop], ends_with_fit=False)
-        with stop.installed():
-            # fit() ends early after a divergence rollback (the step went back) or a signal.
-            while (start := int(model.step.numpy())) < config.train_steps and stop.signum is None:
-                # The training stream is a pure function of the seed and the step (stream.py): a
-                # resumed run starts at once on exactly the batches an uninterrupted one would see
-                # (global batches, so on any number of replicas).
-                batches = self.train_batches(start)
-                steps, validates, intervals = _log_intervals(config, start)
-                if config.steps_per_execution > 1:
-                    # A call then runs only the steps planned: none past --train_steps or the
-                    # next multiple of --log_every.
-                    batches = batches.take(steps)
-                model.fit(
-                    distribute.shard_by_data(batches),
-                    validation_data=self.val_ds if validates else None,
-                    callbacks=[clock],
-                    shuffle=False,
-                    verbose=0,  # progress.ProgressLine instead: the global step, a few losses
-                    **intervals,
-                )
-                if guard.pending:
-                    guard.recover()
-            clock.end_training()  # the final checkpoint, export and grids
-        if stop.signum is not None:
+        # A worker of a cluster that gets a signal stops with all the others (cluster_faults.py).
+        stop = faults.SignalStop(stops_fit=not distribution.multi_worker)
+        cluster = (cluster_faults.ClusterStop(distribution.strategy.cluster_resolver,
+                                              stop.received, checkpoints.save_now)
+                   if distribution.multi_worker else None)
+        stopped = (lambda: cluster.stopped) if cluster else stop.received
+        clock = StepClock(callbacks + [guard, stop, *([cluster] if cluster else [])],
+                          ends_with_fit=False)
+        try:
+            with stop.installed():
+                self._fit_loop(model, clock, guard, stopped)
+                clock.end_training()  # the final checkpoint, export and grids
+        finally:
+            if cluster:
+                cluster.close()
+        if stopped() or stop.received():
             raise faults.Interrupted(stop.signum, int(model.step.numpy()))
+
+    def _fit_loop(self, model: VAEGAN, clock: StepClock, guard: faults.DivergenceGuard,
+                  stopped: Callable[[], bool]) -> None:
+        """fit() until --train_steps or a stop; fit() also ends early after a divergence rollback
+        (the step went back)."""
+        config = self.config
+        while (start := int(model.step.numpy())) < config.train_steps and not stopped():
+            # The training stream is a pure function of the seed and the step (stream.py): a
+            # resumed run starts at once on exactly the batches an uninterrupted one would see
+            # (global batches, so on any number of replicas).
+            batches = self.train_batches(start)
+            steps, validates, intervals = _log_intervals(config, start)
+            if config.steps_per_execution > 1:
+                # A call then runs only the steps planned: none past --train_steps or the next
+                # multiple of --log_every.
+                batches = batches.take(steps)
+            model.fit(
+                distribute.shard_by_data(batches),
+                validation_data=self.val_ds if validates else None,
+                callbacks=[clock],
+                shuffle=False,
+                verbose=0,  # progress.ProgressLine instead: the global step, a few losses
+                **intervals,
+            )
+            if guard.pending:
+                guard.recover()
