@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import types
@@ -19,9 +18,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import tiny_config
+from workers import free_ports, run_flags, tail, tf_config
 
 from vaegan_tf import config as config_lib
-from vaegan_tf.config import Config
 from vaegan_tf.errors import ConfigError
 from vaegan_tf.model.vaegan import VAEGAN
 from vaegan_tf.training import checkpointing, distribute
@@ -43,10 +42,6 @@ HELPER = os.path.join(ROOT, "tests", "distribute_helper.py")
 UPDATE_RTOL = 3e-2
 
 
-def _tf_config(cluster, task_type, index):
-    return json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})
-
-
 # --- distribute.py: TF_CONFIG, device combinations, batch split, write folders ---
 
 @pytest.mark.parametrize("cluster,task_type,index,chief,workers", [
@@ -57,7 +52,7 @@ def _tf_config(cluster, task_type, index):
     ({"worker": ["a:1"]}, "worker", 0, True, 1),
 ])
 def test_tf_config_names_the_chief(cluster, task_type, index, chief, workers):
-    task = distribute.parse_tf_config(_tf_config(cluster, task_type, index))
+    task = distribute.parse_tf_config(tf_config(cluster, task_type, index))
     assert (task.type, task.index) == (task_type, index)
     assert task.is_chief is chief
     assert task.num_workers == workers
@@ -68,15 +63,15 @@ def test_tf_config_names_the_chief(cluster, task_type, index, chief, workers):
     ("", "not set"),
     ("{cluster", "TF_CONFIG is not valid JSON"),
     ('{"task": {"type": "worker", "index": 0}}', 'no "cluster"'),
-    (_tf_config({"worker": ["a:1"], "ps": ["p:1"]}, "worker", 0), "job(s) ps"),
-    (_tf_config({"worker": ["a:1"]}, "evaluator", 0), '"task" must be'),
-    (_tf_config({"worker": ["a:1"]}, ["worker"], 0), '"task" must be'),
+    (tf_config({"worker": ["a:1"], "ps": ["p:1"]}, "worker", 0), "job(s) ps"),
+    (tf_config({"worker": ["a:1"]}, "evaluator", 0), '"task" must be'),
+    (tf_config({"worker": ["a:1"]}, ["worker"], 0), '"task" must be'),
     ("[1, 2]", 'no "cluster"'),
-    (_tf_config({"worker": ["a:1", "b:2"]}, "worker", 2), "task index 2 is not in 0...1"),
-    (_tf_config({"worker": ["a:1"]}, "worker", "0"), "task index '0'"),
-    (_tf_config({"worker": ["localhost"]}, "worker", 0), '"host:port"'),
-    (_tf_config({"worker": []}, "worker", 0), '"host:port"'),
-    (_tf_config({"chief": ["a:1", "b:2"], "worker": ["c:3"]}, "chief", 0), "2 chiefs"),
+    (tf_config({"worker": ["a:1", "b:2"]}, "worker", 2), "task index 2 is not in 0...1"),
+    (tf_config({"worker": ["a:1"]}, "worker", "0"), "task index '0'"),
+    (tf_config({"worker": ["localhost"]}, "worker", 0), '"host:port"'),
+    (tf_config({"worker": []}, "worker", 0), '"host:port"'),
+    (tf_config({"chief": ["a:1", "b:2"], "worker": ["c:3"]}, "chief", 0), "2 chiefs"),
 ])
 def test_bad_tf_config_is_one_clear_error(text, needle):
     with pytest.raises(ConfigError) as e:
@@ -236,49 +231,22 @@ def test_mirrored_checkpoint_exports_and_resumes_on_one_device(two_devices, synt
 
 # --- two workers: run.py --strategy=multi_worker on 127.0.0.1 ---
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _flags(config: Config) -> list[str]:
-    """The run.py flags that give `config` (only those differing from the defaults)."""
-    default, flags = Config(), []
-    for f in config_lib.fields():
-        value = getattr(config, f.name)
-        if value != getattr(default, f.name):
-            flags.append(f"--{f.name}={str(value).lower() if f.type == 'bool' else value}")
-    return flags
-
-
-def _tail(log: str, lines: int = 40) -> str:
-    """The end of a worker's stderr without the tensor dumps an error message may carry."""
-    kept = [l for l in log.splitlines()
-            if l.strip() and not re.match(r"\s*(\[|\.\.\.,|\]|shape=)", l)]
-    return "\n".join(kept[-lines:])
-
-
 @pytest.mark.slow  # two run.py workers
 def test_two_workers_train_and_only_the_chief_writes(tmp_path, synthetic_root):
     """Each worker runs in a folder of its own with the same relative --workdir, so what each one
     writes can be told apart: the chief's workdir fills, the other worker's stays absent."""
     config = tiny_config(data_dir=synthetic_root, train_steps=3, strategy="multi_worker")
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     procs = []
     for index in range(2):
         home, temp = tmp_path / f"worker{index}", tmp_path / f"tmp{index}"
         home.mkdir()
         temp.mkdir()
-        env = dict(os.environ, TF_CONFIG=_tf_config(cluster, "worker", index), TMPDIR=str(temp),
+        env = dict(os.environ, TF_CONFIG=tf_config(cluster, "worker", index), TMPDIR=str(temp),
                    TF_CPP_MIN_LOG_LEVEL="2")
         procs.append(subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "run.py"), "--workdir=run", "--verbose=0",
-             *_flags(config)], cwd=home, env=env, stdout=subprocess.DEVNULL,
+             *run_flags(config)], cwd=home, env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True))
     try:
         logs = [p.communicate(timeout=300)[1] for p in procs]
@@ -287,7 +255,7 @@ def test_two_workers_train_and_only_the_chief_writes(tmp_path, synthetic_root):
             if p.poll() is None:
                 p.kill()
     for p, log in zip(procs, logs):
-        assert p.returncode == 0, _tail(log)
+        assert p.returncode == 0, tail(log)
 
     chief = tmp_path / "worker0" / "run"
     assert sorted(os.listdir(chief / "checkpoints")) == [
@@ -302,7 +270,7 @@ def test_two_workers_train_and_only_the_chief_writes(tmp_path, synthetic_root):
     assert not os.path.exists(tmp_path / "worker1" / "run")  # the other worker wrote nothing there
     temp = re.search(r"Not the chief \(worker 1 of 2 workers\): writing into (\S+), deleted",
                      logs[1])
-    assert temp, _tail(logs[1])
+    assert temp, tail(logs[1])
     assert temp.group(1).startswith(str(tmp_path / "tmp1"))
     assert not os.listdir(tmp_path / "tmp1")  # its temporary folder went with it
     # Both took part in every step: they end on the same all-reduced validation losses.

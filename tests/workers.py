@@ -36,6 +36,17 @@ def tf_config(cluster: dict, task_type: str, index: int) -> str:
     return json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})
 
 
+def run_flags(config) -> list[str]:
+    """The run.py flags that give `config` (only those differing from the defaults)."""
+    from vaegan_tf import config as config_lib
+    default, flags = config_lib.Config(), []
+    for f in config_lib.fields():
+        value = getattr(config, f.name)
+        if value != getattr(default, f.name):
+            flags.append(f"--{f.name}={str(value).lower() if f.type == 'bool' else value}")
+    return flags
+
+
 def tail(log: str, lines: int = 40) -> str:
     """The end of a worker's stderr without the tensor dumps an error message may carry."""
     kept = [l for l in log.splitlines()
