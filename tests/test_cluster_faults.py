@@ -69,16 +69,54 @@ def _last_line(cluster: Cluster, index: int) -> str:
 
 
 @pytest.fixture(scope="session")
-def uninterrupted(tmp_path_factory, synthetic_root) -> dict[str, np.ndarray]:
-    """The final checkpoint's tensors of an uninterrupted two-worker run, made once per session."""
-    shared = tmp_path_factory.getbasetemp().parent / "uninterrupted_two_workers"
-    with FileLock(str(shared) + ".lock"):
-        final = shared / "run" / "checkpoints" / f"ckpt-{STEPS}"
-        if not os.path.exists(f"{final}.index"):
-            shutil.rmtree(shared, ignore_errors=True)
-            shared.mkdir()
-            _finish(Cluster(shared), _flags(str(shared / "run"), synthetic_root))
-        return _weights(str(final))
+def two_workers(tmp_path_factory, synthetic_root):
+    """An uninterrupted two-worker run, made once per session whichever pytest-xdist worker needs
+    it first: (its base folder, its Cluster). Each worker runs in a folder of its own with the
+    same relative --workdir, so what each one writes can be told apart."""
+    base = tmp_path_factory.getbasetemp().parent / "uninterrupted_two_workers"
+    cluster = Cluster(base)
+    cluster.runs = 1  # its logs: worker{i}.run1.log
+    with FileLock(str(base) + ".lock"):
+        if not (base / "done").exists():
+            shutil.rmtree(base, ignore_errors=True)
+            homes = [base / f"worker{i}" for i in range(2)]
+            for home in homes:
+                home.mkdir(parents=True)
+            cluster.runs = 0
+            cluster.start(_flags("run", synthetic_root), cwds=[str(h) for h in homes])
+            assert cluster.wait(timeout=300) == [0, 0], \
+                "\n".join(tail(cluster.log(i)) for i in range(2))
+            (base / "done").write_text("")
+    return base, cluster
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(two_workers) -> dict[str, np.ndarray]:
+    """The final checkpoint's tensors of the uninterrupted two-worker run."""
+    base, _ = two_workers
+    return _weights(str(base / "worker0" / "run" / "checkpoints" / f"ckpt-{STEPS}"))
+
+
+@pytest.mark.slow  # two run.py workers (shared with the tests below)
+def test_two_workers_train_and_only_the_chief_writes(two_workers, synthetic_root):
+    base, cluster = two_workers
+    chief = base / "worker0" / "run"
+    assert sorted(os.listdir(chief / "checkpoints")) == ["checkpoint"] + [
+        f"ckpt-{s}.{part}" for s in (20, 30, 40) for part in ("data-00000-of-00001", "index")]
+    assert {"config.json", "tensorboard", "samples", "export"} <= set(os.listdir(chief))
+    assert os.path.isdir(chief / "export" / "decoder" / str(STEPS))
+    assert _check_newest_is_complete(str(chief), tiny_config(data_dir=synthetic_root)) == STEPS
+
+    assert not os.path.exists(base / "worker1" / "run")  # the other worker wrote nothing there
+    logs = [cluster.log(i) for i in range(2)]
+    temp = re.search(r"Not the chief \(worker 1 of 2 workers\): writing into (\S+), deleted",
+                     logs[1])
+    assert temp, tail(logs[1])
+    assert temp.group(1).startswith(str(base / "tmp1"))
+    assert not os.listdir(base / "tmp1")  # its temporary folders went with it
+    # Both took part in every step: they end on the same all-reduced validation losses.
+    finals = [re.search(rf"Final validation at step {STEPS}: (.*)", log) for log in logs]
+    assert all(finals) and finals[0].group(1) == finals[1].group(1)
 
 
 def _check_resumed_exactly(workdir: str, uninterrupted: dict) -> None:

@@ -8,7 +8,6 @@ those checks run in processes of their own: distribute_helper.py (2 logical CPU 
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import tiny_config
-from workers import free_ports, run_flags, tail, tf_config
+from workers import tf_config
 
 from vaegan_tf import config as config_lib
 from vaegan_tf.errors import ConfigError
@@ -229,50 +228,4 @@ def test_mirrored_checkpoint_exports_and_resumes_on_one_device(two_devices, synt
         "strategy"] == "default"
 
 
-# --- two workers: run.py --strategy=multi_worker on 127.0.0.1 ---
-
-@pytest.mark.slow  # two run.py workers
-def test_two_workers_train_and_only_the_chief_writes(tmp_path, synthetic_root):
-    """Each worker runs in a folder of its own with the same relative --workdir, so what each one
-    writes can be told apart: the chief's workdir fills, the other worker's stays absent."""
-    config = tiny_config(data_dir=synthetic_root, train_steps=3, strategy="multi_worker")
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
-    procs = []
-    for index in range(2):
-        home, temp = tmp_path / f"worker{index}", tmp_path / f"tmp{index}"
-        home.mkdir()
-        temp.mkdir()
-        env = dict(os.environ, TF_CONFIG=tf_config(cluster, "worker", index), TMPDIR=str(temp),
-                   TF_CPP_MIN_LOG_LEVEL="2")
-        procs.append(subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "run.py"), "--workdir=run", "--verbose=0",
-             *run_flags(config)], cwd=home, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True))
-    try:
-        logs = [p.communicate(timeout=300)[1] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, log in zip(procs, logs):
-        assert p.returncode == 0, tail(log)
-
-    chief = tmp_path / "worker0" / "run"
-    assert sorted(os.listdir(chief / "checkpoints")) == [
-        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
-        "ckpt-3.data-00000-of-00001", "ckpt-3.index"]
-    assert {"config.json", "tensorboard", "samples", "export"} <= set(os.listdir(chief))
-    assert os.path.isdir(chief / "export" / "decoder" / "3")
-    model = VAEGAN(config)
-    model.compile()
-    assert checkpointing.restore_latest(checkpointing.make_manager(model, str(chief), config)) == 3
-
-    assert not os.path.exists(tmp_path / "worker1" / "run")  # the other worker wrote nothing there
-    temp = re.search(r"Not the chief \(worker 1 of 2 workers\): writing into (\S+), deleted",
-                     logs[1])
-    assert temp, tail(logs[1])
-    assert temp.group(1).startswith(str(tmp_path / "tmp1"))
-    assert not os.listdir(tmp_path / "tmp1")  # its temporary folder went with it
-    # Both took part in every step: they end on the same all-reduced validation losses.
-    finals = [re.search(r"Final validation at step 3: (.*)", log) for log in logs]
-    assert all(finals) and finals[0].group(1) == finals[1].group(1)
+# Two run.py --strategy=multi_worker workers on 127.0.0.1: tests/test_cluster_faults.py.

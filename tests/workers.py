@@ -64,7 +64,8 @@ class Cluster:
         self.started = 0.0
         self.runs = 0
 
-    def start(self, flags: list[str], cwd: str | None = None) -> None:
+    def start(self, flags: list[str], cwds: list[str] | None = None) -> None:
+        """Starts every worker with `flags`, in `cwds[i]` (default: all in the base folder)."""
         self.runs += 1
         cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(self.n)]}
         self.procs, self.logs = [], []
@@ -76,7 +77,8 @@ class Cluster:
                        TF_CPP_MIN_LOG_LEVEL="2")
             with open(log, "w") as err:
                 self.procs.append(subprocess.Popen(
-                    [sys.executable, os.path.join(ROOT, "run.py"), *flags], cwd=cwd or self.base,
+                    [sys.executable, os.path.join(ROOT, "run.py"), *flags],
+                    cwd=cwds[index] if cwds else self.base,
                     env=env, stdout=subprocess.DEVNULL, stderr=err))
             self.logs.append(log)
         self.started = time.monotonic()

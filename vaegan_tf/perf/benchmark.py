@@ -5,6 +5,7 @@ input_pipeline_throughput: images/s of the training pipeline decoding JPEG files
 (--cache=none) and reading the preprocessed crops from the file cache's arrays (--cache=file).
 training_with_pipeline: training images/s fed by the real pipeline against the same model fed
 the same batches from in-memory tensors; the input pipeline's cost is the gap between them.
+preemption_cost.py: what the multi-worker preemption check adds to a training step.
 benchmark_mode measures all of them and merges them into WORKDIR/benchmark.json.
 """
 
@@ -20,7 +21,7 @@ import tensorflow as tf
 from vaegan_tf import data
 from vaegan_tf.config import Config
 from vaegan_tf.files import read_json, write_json
-from vaegan_tf.perf import flops, timing
+from vaegan_tf.perf import flops, preemption_cost, timing
 from vaegan_tf.workdir import Workdir
 
 
@@ -193,6 +194,8 @@ def benchmark_mode(config: Config, workdir: str | Workdir, steps: int = 5, warmu
     ops = timing.profile_step(config, run.profile, warmup=warmup) if profile else None
     results.update(input_pipeline_throughput(config, index=index))
     results.update(training_with_pipeline(config, steps=steps, index=index))
+    # What --strategy=multi_worker's preemption check adds to a step (docs/faults.md).
+    results.update(preemption_cost.preemption_check_cost(config, steps=max(steps, 20)))
     # Seconds the pipeline needs per batch, over seconds per training step: its cost if it ran
     # on the training's own cores instead of overlapping with them.
     source = "jpeg" if config.cache == "none" else "cache"
@@ -226,5 +229,7 @@ def format_comparison(rows: dict[str, dict[str, float]]) -> str:
 
 def format_table(results: dict[str, Any]) -> str:
     width = max(len(k) for k in results)
-    return "\n".join(f"{k:<{width}}  {v:10.3f}" if isinstance(v, float)
+    # Small figures (a check's seconds per step) in exponent form rather than as 0.000.
+    return "\n".join(f"{k:<{width}}  {v:10.3f}" if isinstance(v, float) and (abs(v) >= 0.01 or not v)
+                     else f"{k:<{width}}  {v:10.2e}" if isinstance(v, float)
                      else f"{k:<{width}}  {v!s:>10}" for k, v in results.items())
