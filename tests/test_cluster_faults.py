@@ -30,9 +30,9 @@ from vaegan_tf.training import checkpointing, cluster_faults
 STEPS = 40
 EVERY = 10  # --checkpoint_every
 LOST_AFTER = 10  # --lost_worker_timeout (s)
-# Every process ends within these, counted from the signal; measured on 2 loaded cores: 2-5 s
-# after a SIGTERM (the save, a grid and an export on the chief), 3 s after a SIGKILL (the socket
-# closes, so the survivor need not wait for the heartbeat timeout).
+# Every process ends within these, counted from the signal. Measured on 2 loaded cores: 6-7 s
+# after a SIGTERM (the save, the grids and an export on the chief); after a SIGKILL 2-3 s when the
+# dead process's sockets close first, 11 s when the heartbeat timeout comes first.
 SIGTERM_BOUND = 30
 SIGKILL_BOUND = LOST_AFTER + 30
 

@@ -18,7 +18,11 @@ WORKERS = ["trial-0.trial:3333", "trial-1.trial:3333", "trial-2.trial:3333"]
 RUN_ARGS = ["run.py", "--flagfile=celeba.flags", "--workdir=/runs/trial",
             "--data_dir=/data/celeba", "--strategy=multi_worker", "--batch_size=96"]
 # Stands in for the image's python3: its pid, TF_CONFIG, then its arguments, one a line.
-FAKE_PYTHON = '#!/bin/sh\necho "$$"\nprintf "%s\\n" "$TF_CONFIG"\nfor a; do printf "%s\\n" "$a"; done\n'
+FAKE_PYTHON = """#!/bin/sh
+echo "$$"
+printf '%s\\n' "$TF_CONFIG"
+for arg; do printf '%s\\n' "$arg"; done
+"""
 AFTER = "echo after-python3"  # appended to the script: must never run if python3 replaced sh
 
 
@@ -97,7 +101,8 @@ def test_manifest(trial):
 def test_script_builds_tf_config_and_execs_python(trial, fake_path, tmp_path, index):
     script = container_of(trial[1])["args"][0]
     # The wrapper prints its pid, then execs sh on the script: with `exec python3 ...`, the fake
-    # python3 keeps that pid, and the line appended after the script never runs.
+    # python3 keeps that pid. The line appended after the script must not run either; it also stops
+    # a shell that execs a script's last command by itself from hiding a missing `exec`.
     result = subprocess.run(
         ["/bin/sh", "-c", 'echo "$$"; exec /bin/sh -c "$0"', script + AFTER + "\n"],
         env={"PATH": fake_path, "JOB_COMPLETION_INDEX": str(index)}, cwd=tmp_path,
@@ -128,12 +133,13 @@ def test_out_writes_the_same_text(tmp_path):
     assert os.listdir(tmp_path) == ["job.yaml"]  # no temp file left
     (tmp_path / "plain").write_text("")
     mode = lambda path: path.stat().st_mode & 0o777
-    assert mode(out) == mode(tmp_path / "plain"), "a new file's usual mode, not mkstemp's 0600"
+    assert mode(out) == mode(tmp_path / "plain"), "a new file's usual mode, not a private 0600"
 
 
 @pytest.mark.parametrize("args, option", [
     (["--workers", "0"], "--workers"),
     (["--workers", "2", "--name", "Bad_Name"], "--name"),
+    (["--workers", "2", "--name", "2trial"], "--name"),  # a Service name starts with a letter
     (["--workers", "2", "--port", "70000"], "--port"),
     (["--workers", "2", "--flag=batch_size=3"], "--flag"),
     (["--workers", "2", "--workdir", "/tmp/run"], "--workdir"),

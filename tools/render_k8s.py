@@ -6,7 +6,8 @@ A headless Service NAME gives worker i the DNS name NAME-i.NAME; an Indexed Job 
 the shared workdir; exit 2 (a bad flag or data) fails the Job. Needs two PersistentVolumeClaims:
 --runs_claim (ReadWriteMany, at /runs: one workdir for all) and --data_claim (read-only, at /data).
 
-    python tools/render_k8s.py --workers 4 --image REGISTRY/vaegan-tf:TAG > job.yaml && kubectl apply -f job.yaml
+    python tools/render_k8s.py --workers 4 --image REGISTRY/vaegan-tf:TAG > job.yaml &&
+        kubectl apply -f job.yaml
 
 A worked example: tests/test_render_k8s.py checks the rendering and runs the container's TF_CONFIG
 script with a fake python3; no test runs it on a real cluster.
@@ -18,9 +19,9 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# DNS-1035: a Service name must also start with a letter, which DNS-1123 labels need not.
+DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 INDEX_FIELD = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 
 
@@ -85,10 +86,11 @@ def script(a):
 
 def manifest(a):
     on_codes = lambda codes: {"containerName": "trainer", "operator": "In", "values": codes}
+    disrupted = {"type": "DisruptionTarget", "status": "True"}  # "True": the default, spelled out
     container = {
         "name": "trainer", "image": a.image, "workingDir": a.app_dir,
         "command": ["/bin/sh", "-c"], "args": [script(a)],
-        # Set automatically since Kubernetes 1.22 (unless defined, as here) but not before.
+        # Indexed Jobs set it themselves (and keep one that is defined) on recent clusters only.
         "env": [{"name": "JOB_COMPLETION_INDEX",
                  "valueFrom": {"fieldRef": {"fieldPath": INDEX_FIELD}}}],
         "ports": [{"name": "grpc", "containerPort": a.port}],
@@ -113,8 +115,7 @@ def manifest(a):
         "podFailurePolicy": {"rules": [  # first match wins; the API wants the values sorted
             {"action": "FailJob", "onExitCodes": on_codes([2])},  # bad flag/data: reruns fail too
             {"action": "Ignore", "onExitCodes": on_codes([75, 130, 143])},  # saved: rerun resumes
-            # Evicted, preempted, drained. "True" is the default, but older API servers want it.
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]},
+            {"action": "Ignore", "onPodConditions": [disrupted]}]},  # evicted, preempted, drained
         "template": {"spec": {
             "subdomain": a.name, "restartPolicy": "Never",  # Never: podFailurePolicy requires it
             "terminationGracePeriodSeconds": a.grace, "containers": [container],
@@ -151,14 +152,17 @@ def parse(argv):
                               ("backoff", 0, None), ("gpus", 0, None)]:
         value = getattr(a, option)
         if value < low or high is not None and value > high:
-            p.error(f"--{option}={value}: must be " + (f"in {low}..{high}" if high else f">= {low}"))
+            p.error(f"--{option}={value}: must be "
+                    + (f"in {low}..{high}" if high else f"at least {low}"))
     # 50 leaves room for "-<index>" in the 63-character hostname and the pods' generated names.
     if len(a.name) > 50 or not DNS_LABEL.fullmatch(a.name):
-        p.error(f"--name={a.name}: must be a DNS label ([a-z0-9-], alphanumeric at both ends) "
-                "of at most 50 characters")
+        p.error(f"--name={a.name}: must be a DNS label of at most 50 characters: a-z, 0-9 and "
+                "-, starting with a letter and ending with a letter or digit")
     # Only /runs is shared and outlives the pods: a workdir elsewhere is lost on preemption.
     if not a.workdir.startswith("/runs/") or ".." in a.workdir:
         p.error(f"--workdir={a.workdir}: must be a folder under /runs/, the shared volume")
+    if a.out and not os.path.isdir(os.path.dirname(os.path.abspath(a.out))):
+        p.error(f"--out={a.out}: its folder does not exist")
     for flag in a.flag:
         if not flag.startswith("--") or not flag.isprintable():
             p.error(f"--flag={flag}: must be a run.py flag starting with --, e.g. --batch_size=96")
@@ -172,17 +176,14 @@ def main(argv=None):
         sys.stdout.write(text)
         return
     # Temp file + rename: an interrupted run never leaves half a manifest for kubectl to apply.
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(a.out)), suffix=".tmp")
+    tmp = f"{a.out}.{os.getpid()}.tmp"
     try:
-        with os.fdopen(fd, "w") as f:
+        with open(tmp, "w") as f:
             f.write(text)
-        umask = os.umask(0)  # mkstemp makes the file 0600: give it a new file's usual mode
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, a.out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 if __name__ == "__main__":
