@@ -72,6 +72,41 @@ def test_a_run_filters_fd_2_to_its_last_line_even_when_it_aborts(ending):
     assert result.returncode != 0
 
 
+# A survivor's collective ops aborted because a peer went away, as TensorFlow 2.21 logs it:
+# records of several lines, ending in a status payload or gRPC's status.
+ABORTS = """\
+E0000 00:00:1796525275.841645   31859 base_collective_executor.cc:252] BaseCollectiveExecutor::StartAbort UNAVAILABLE: Error reported from /job:worker/task:1: The following tasks are unhealthy (stopped sending heartbeats):
+/job:worker/replica:0/task:1
+The tasks have crashed. Check the task logs for an earlier error. [type.googleapis.com/tensorflow.CoordinationServiceError='\\"\\n\\n\\x06worker\\x10\\x01']
+E0000 00:00:1796525275.841804   31859 ring_alg.cc:291] Aborting RingReduce with UNAVAILABLE: Collective ops is aborted by: Error reported from /job:worker/task:1
+The error could be from a previous operation. Restart your program to reset. [type.googleapis.com/tensorflow.DerivedStatus='']
+E0000 00:00:1796525170.481660   20388 base_collective_executor.cc:252] BaseCollectiveExecutor::StartAbort UNAVAILABLE: Socket closed
+Additional GRPC error information from remote target /job:worker/replica:0/task:0 while calling /tensorflow.WorkerService/CompleteInstance:
+:UNKNOWN:Error received from peer  {grpc_message:"Socket closed", grpc_status:14}
+"""
+
+
+def _through_the_filter(text: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", console._FILTER, console.STARTUP_NOISE.pattern,
+         console.ABORT_NOISE.pattern, console.ABORT_END.pattern],
+        input=text.encode(), capture_output=True, timeout=60)
+    return result.stderr.decode()
+
+
+def test_a_lost_workers_abort_records_are_dropped_whole_and_the_lines_after_them_kept():
+    line = "a worker of the cluster was lost (worker 1 stopped sending heartbeats); ...\n"
+    assert _through_the_filter(ABORTS + line) == line
+    assert _through_the_filter(KEPT + ABORTS + KEPT) == KEPT + KEPT
+
+
+def test_an_abort_record_without_its_end_is_passed_on_after_twelve_lines():
+    start = ABORTS.splitlines(True)[0]
+    body = "".join(f"line {i}\n" for i in range(20))
+    assert _through_the_filter(start + body) == body  # only the record's first line dropped
+    assert _through_the_filter(start + "the last words\n") == "the last words\n"  # at EOF
+
+
 def test_library_info_lines_are_dropped_and_their_warnings_kept(tmp_path):
     quiet = console.LibraryInfoFilter([str(tmp_path / "tensorflow")])
 

@@ -13,9 +13,11 @@ from vaegan_tf.errors import (
     CheckpointError,
     ConfigError,
     DataError,
+    RESUME_EXIT,
     DivergenceError,
     Interrupted,
     UserError,
+    WorkerLost,
     WriteError,
     os_reason,
 )
@@ -84,6 +86,25 @@ def test_interrupted_names_the_signal_and_step_and_says_how_to_resume(signum):
                       "command to resume")
     # Not a UserError: run.py must exit 128 + signum for it, not 2 with "error: ...".
     assert not isinstance(e, UserError)
+
+
+def test_a_worker_stopped_by_another_ones_signal_says_so_and_exits_75():
+    e = Interrupted(None, 31)
+    assert (e.signum, e.step, e.exit_code) == (None, 31, RESUME_EXIT) and RESUME_EXIT == 75
+    assert str(e) == ("stopped at step 31 because another worker received a stop signal (a "
+                      "preemption notice); every worker saved a checkpoint there: rerun the same "
+                      "commands on every worker to resume")
+    assert Interrupted(signal.SIGTERM, 31).exit_code == 143
+    assert Interrupted(signal.SIGINT, 31).exit_code == 130
+
+
+def test_a_lost_worker_names_it_and_the_checkpoint_to_resume_from():
+    e = WorkerLost("worker 1 stopped sending heartbeats", "/runs/x/checkpoints/ckpt-25")
+    assert str(e) == ("a worker of the cluster was lost (worker 1 stopped sending heartbeats); "
+                      "the newest checkpoint is /runs/x/checkpoints/ckpt-25: rerun the same "
+                      "commands on every worker to resume from it")
+    assert e.exit_code == RESUME_EXIT and not isinstance(e, UserError)
+    assert "(none: the run starts again from step 0)" in str(WorkerLost("worker 0: x", None))
 
 
 def test_interrupted_refuses_a_number_that_is_no_signal():

@@ -33,7 +33,7 @@ def _assert_clean_failure(result, *needles):
 
 
 @pytest.mark.parametrize("flag,needle", [
-    ("--model=wgan", "--model"), ("--latent_dim=0", "--latent_dim"), ("--train_steps=-3", "--train_steps"),
+    ("--model=wgan", "--model"), ("--latent_dim=0", "--latent_dim"), ("--lost_worker_timeout=0", "--lost_worker_timeout"), ("--train_steps=-3", "--train_steps"),
     ("--batch_size=ten", "--batch_size"), ("--eval_every=7", "--eval_every"), ("--mode=dance", "--mode"),
 ])
 def test_bad_flag_values(tmp_path, flag, needle):
