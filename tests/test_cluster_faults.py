@@ -235,6 +235,11 @@ def test_a_lost_peer_is_recognised_and_named(error, reason):
     tf.errors.InternalError(None, None, "Failed to allocate 3 GiB"),
     tf.errors.InvalidArgumentError(None, None, "Collective ops is aborted by: Socket closed"),
     RuntimeError("Socket closed"),
+    # Workers whose collective ops do not match: a bug, not a lost worker.
+    tf.errors.InternalError(None, None, "Collective ops is aborted by: Collective instance 254 "
+                            "expected type 1 and data_type 9 but got type 2 and data_type 3"),
+    tf.errors.InternalError(None, None, "Collective ops is aborted by: Shape mismatch in the "
+                            "collective instance 1091. Op at device /job:worker/task:1"),
 ])
 def test_other_errors_are_not_a_lost_worker(error):
     assert cluster_faults.lost_worker(error) is None

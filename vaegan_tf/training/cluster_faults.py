@@ -37,9 +37,10 @@ from vaegan_tf.training.step_clock import StepCallback
 # below: the same types also mean other things.
 _ABORTED = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
             tf.errors.InternalError, tf.errors.DeadlineExceededError, tf.errors.UnknownError)
-_PEER_GONE = ("collective ops is aborted", "unhealthy", "heartbeat", "socket closed",
-              "connection reset", "failed to connect", "connection refused",
-              "coordination service")
+# Not "Collective ops is aborted" alone: workers whose collective ops do not match (a bug) are
+# aborted with those words too.
+_PEER_GONE = ("unhealthy", "heartbeat", "socket closed", "connection reset", "failed to connect",
+              "connection refused", "coordination service")
 
 
 def configure_coordination(cluster: dict[str, list[str]], timeout_s: int) -> None:
