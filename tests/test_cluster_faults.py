@@ -38,8 +38,9 @@ SIGKILL_BOUND = LOST_AFTER + 30
 
 
 def _flags(workdir: str, data_dir: str) -> list[str]:
-    config = tiny_config(data_dir=data_dir, train_steps=STEPS, log_every=EVERY, eval_every=20,
-                         image_every=20, checkpoint_every=EVERY, strategy="multi_worker",
+    # Validation and grids only at the end: each run then costs little more than its start.
+    config = tiny_config(data_dir=data_dir, train_steps=STEPS, log_every=EVERY, eval_every=STEPS,
+                         image_every=STEPS, checkpoint_every=EVERY, strategy="multi_worker",
                          deterministic=True, lost_worker_timeout=LOST_AFTER)
     return [f"--workdir={workdir}", "--verbose=0", *run_flags(config)]
 

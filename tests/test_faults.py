@@ -197,29 +197,34 @@ def _variables(path):
             if not n.startswith("save_counter")}
 
 
-@pytest.mark.slow  # run.py killed and resumed, three times over
-@pytest.mark.parametrize("cache", ["memory", "file", "none"])
-def test_sigkill_then_resume_is_bit_identical(tmp_path, cache):
+@pytest.mark.slow  # one run.py straight, then killed and resumed on each cache
+def test_sigkill_then_resume_is_bit_identical_on_every_cache(tmp_path):
+    """The batches do not depend on --cache, so one uninterrupted run (on the memory cache) is the
+    reference for a killed and resumed run on each cache."""
     flags = ["--deterministic", "--train_steps=12", "--checkpoint_every=3", "--eval_every=2",
-             "--image_every=4", f"--data_dir={tmp_path / 'data'}", f"--cache={cache}",
+             "--image_every=4", f"--data_dir={tmp_path / 'data'}",
              f"--cache_dir={tmp_path / 'cache'}"]
-    subprocess.run(_tiny_cmd(tmp_path / "straight", *flags), check=True, capture_output=True,
-                   timeout=180)
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen(_tiny_cmd(killed, *flags), stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not tf.train.latest_checkpoint(str(killed / "checkpoints")):
-        time.sleep(0.05)
-    proc.kill()  # SIGKILL: no chance to save anything
-    proc.wait()
-    first = tf.train.latest_checkpoint(str(killed / "checkpoints"))
-    assert first is not None and not first.endswith("ckpt-12"), first
-    subprocess.run(_tiny_cmd(killed, *flags), check=True, capture_output=True, timeout=180)
+    subprocess.run(_tiny_cmd(tmp_path / "straight", *flags, "--cache=memory"), check=True,
+                   capture_output=True, timeout=180)
     a = _variables(str(tmp_path / "straight" / "checkpoints" / "ckpt-12"))
-    b = _variables(str(killed / "checkpoints" / "ckpt-12"))
-    assert a.keys() == b.keys() and len(a) > 50
-    for name in a:
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert len(a) > 50
+    for cache in ("memory", "file", "none"):
+        killed = tmp_path / f"killed_{cache}"
+        command = _tiny_cmd(killed, *flags, f"--cache={cache}")
+        proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and not tf.train.latest_checkpoint(
+                str(killed / "checkpoints")):
+            time.sleep(0.05)
+        proc.kill()  # SIGKILL: no chance to save anything
+        proc.wait()
+        first = tf.train.latest_checkpoint(str(killed / "checkpoints"))
+        assert first is not None and not first.endswith("ckpt-12"), first
+        subprocess.run(command, check=True, capture_output=True, timeout=180)
+        b = _variables(str(killed / "checkpoints" / "ckpt-12"))
+        assert a.keys() == b.keys()
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{cache}: {name}")
 
 
 @pytest.mark.slow  # run.py in a subprocess under a file-size limit
@@ -252,8 +257,8 @@ def test_a_full_disk_stops_naming_the_checkpoint_and_keeps_the_previous_one(tmp_
     assert len(_variables(first)) > 50  # still readable
 
 
-@pytest.mark.slow  # eleven run.py processes
-def test_ten_kills_at_random_moments_then_the_same_weights(tmp_path):
+@pytest.mark.slow  # eight run.py processes
+def test_six_kills_at_random_moments_then_the_same_weights(tmp_path):
     # Checkpoints, exports, sample grids and TensorBoard writes every few steps. A kill comes at a
     # random moment, or as soon as the phase it waits for (an export or a checkpoint being
     # written) shows, if it does within a minute.
@@ -272,8 +277,8 @@ def test_ten_kills_at_random_moments_then_the_same_weights(tmp_path):
             return ckpts.exists() and any(n.endswith("_temp") for n in os.listdir(ckpts))
         return False  # "random": no phase waited for
     rng, kills, hits = random.Random(0), 0, []
-    phases = ["export", "checkpoint", "random"] * 4
-    while kills < 10:
+    phases = ["export", "checkpoint", "random"] * 2
+    while kills < len(phases):
         events = killed / "tensorboard" / "train"
         before = len(os.listdir(events)) if events.exists() else 0
         proc = subprocess.Popen(_tiny_cmd(killed, *flags), stderr=subprocess.DEVNULL)
@@ -296,9 +301,11 @@ def test_ten_kills_at_random_moments_then_the_same_weights(tmp_path):
         state = tf.train.get_checkpoint_state(str(ckpts))
         for path in (state.all_model_checkpoint_paths if state else []):
             assert len(_variables(path)) > 50, path  # every checkpoint left behind restores
-    assert kills == 10 and "export" in hits, hits  # at least one kill halfway through an export
+    assert kills == len(phases) and "export" in hits, hits  # one or more halfway through an export
     print("kills:", hits)
     subprocess.run(_tiny_cmd(killed, *flags), check=True, capture_output=True, timeout=300)
+    # What the kills left half-written is gone: the last run's chief removed it at start.
+    assert not staging.exists() and not [n for n in os.listdir(ckpts) if n.endswith("_temp")]
     a = _variables(str(tmp_path / "straight" / "checkpoints" / "ckpt-150"))
     b = _variables(str(ckpts / "ckpt-150"))
     assert a.keys() == b.keys()
