@@ -157,7 +157,7 @@ def test_a_stop_signal_to_either_worker_stops_both_at_one_checkpoint_and_resumes
         # Both saved one step, later than the periodic checkpoint the signal came after, and
         # each says so in its last line.
         assert periodic < step < STEPS
-        assert _last_line(cluster, signalled) == str(Interrupted(signal.SIGTERM, step))
+        assert _last_line(cluster, signalled) == str(Interrupted(signal.SIGTERM, step, cluster=True))
         assert _last_line(cluster, other) == str(Interrupted(None, step))
         assert _check_newest_is_complete(workdir, config) == step
         assert took < SIGTERM_BOUND

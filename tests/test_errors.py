@@ -94,6 +94,10 @@ def test_a_worker_stopped_by_another_ones_signal_says_so_and_exits_75():
     assert str(e) == ("stopped at step 31 because another worker received a stop signal (a "
                       "preemption notice); every worker saved a checkpoint there: rerun the same "
                       "commands on every worker to resume")
+    assert str(Interrupted(signal.SIGTERM, 31, cluster=True)) == (
+        "stopped by SIGTERM at step 31; every worker saved a checkpoint there: rerun the same "
+        "commands on every worker to resume")
+    assert Interrupted(signal.SIGTERM, 31, cluster=True).exit_code == 143
     assert Interrupted(signal.SIGTERM, 31).exit_code == 143
     assert Interrupted(signal.SIGINT, 31).exit_code == 130
 

@@ -50,14 +50,18 @@ class Interrupted(Exception):
     """Training stopped on a signal after saving a checkpoint; the process should exit cleanly.
 
     `signum` is the signal this process received; None for a worker of a cluster that stopped
-    because another worker received one (every worker saved the same step).
+    because another worker received one. `cluster`: a multi-worker run, where every worker saved
+    the same step and the rerun is on every worker.
     """
 
-    def __init__(self, signum: int | None, step: int):
+    def __init__(self, signum: int | None, step: int, cluster: bool = False):
+        every = ("every worker saved a checkpoint there: rerun the same commands on every worker "
+                 "to resume")
         if signum is None:
             text = (f"stopped at step {step} because another worker received a stop signal (a "
-                    "preemption notice); every worker saved a checkpoint there: rerun the same "
-                    "commands on every worker to resume")
+                    f"preemption notice); {every}")
+        elif cluster:
+            text = f"stopped by {signal.Signals(signum).name} at step {step}; {every}"
         else:
             text = (f"stopped by {signal.Signals(signum).name} at step {step}; a checkpoint was "
                     "saved: rerun the same command to resume")

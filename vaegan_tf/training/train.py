@@ -297,7 +297,7 @@ class _Run:
             if cluster:
                 cluster.close()
         if stopped() or stop.received():
-            raise faults.Interrupted(stop.signum, int(model.step.numpy()))
+            raise faults.Interrupted(stop.signum, int(model.step.numpy()), cluster is not None)
 
     def _fit_loop(self, model: VAEGAN, clock: StepClock, guard: faults.DivergenceGuard,
                   stopped: Callable[[], bool]) -> None:
